@@ -1,0 +1,2 @@
+"""Sub-commands other than robustness (detection, benchmark, report) register here."""
+PARSERS: list = []

@@ -1,0 +1,209 @@
+"""Datasets in their released folder layouts, image decoding, and eval transforms.
+
+Layouts (under ``--data-root``, or each given on its own):
+  imagenet/val/<wnid>/*.JPEG                      clean validation set (1000 classes)
+  imagenet-c/<corruption>/<severity>/<wnid>/*     pre-rendered ImageNet-C (already 224x224)
+  imagenet-a/<wnid>/*, imagenet-r/<wnid>/*        200-class subsets (logits masked to the 200)
+  imagenet-sketch/<wnid>/*                        1000 classes
+  imagenet-v2/<class index 0..999>/*              1000 classes, folders named by class index
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision import transforms as T
+from torchvision.transforms import InterpolationMode
+
+logger = logging.getLogger(__name__)
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+SAMPLE_ROOT = Path(__file__).parent / "assets" / "sample"
+SAMPLE_NOTE = "sample data — not comparable to the paper"
+
+
+class DataError(ValueError):
+    """A dataset folder or file is missing, empty or malformed; the message names it."""
+
+
+class BadImageError(DataError):
+    pass
+
+
+# ----------------------------------------------------------------------------- class lists
+def _timm_info(name: str) -> List[str]:
+    import timm.data
+    path = Path(timm.data.__file__).parent / "_info" / name
+    return path.read_text().split()
+
+
+@functools.lru_cache(None)
+def imagenet_wnids() -> List[str]:
+    """The 1000 ImageNet-1k wnids in class-index order (timm's shipped list)."""
+    return _timm_info("imagenet_synsets.txt")
+
+
+@functools.lru_cache(None)
+def subset_indices(subset: str) -> List[int]:
+    """Indices into the 1000 classes for ImageNet-A or -R (timm's files, = Hendrycks' indices_in_1k)."""
+    return [int(i) for i in _timm_info(f"imagenet_{subset}_indices.txt")]
+
+
+# ----------------------------------------------------------------------------- decoding
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Decode any image to 8-bit RGB: grayscale is replicated, CMYK converted, alpha composited on
+    white, 16-bit scaled (not clipped) to 8-bit. Raises BadImageError naming the file."""
+    path = str(path)
+    try:
+        if os.path.getsize(path) == 0:
+            raise BadImageError(f"image file {path!r} is empty (0 bytes)")
+        with Image.open(path) as im:
+            im.load()
+            return _to_rgb(im)
+    except BadImageError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise BadImageError(f"cannot decode image {path!r}: {e}. Fix or remove the file, or pass "
+                            "--on-bad-image skip to count it as skipped") from None
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        scale = 257.0 if im.mode.startswith("I;16") or a.max() > 255 else 1.0
+        im = Image.fromarray(np.clip(np.round(a / scale), 0, 255).astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "PA"):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+# ----------------------------------------------------------------------------- folders
+def _images_in(folder: Path) -> List[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
+
+
+def scan_class_folders(root: str | os.PathLike, class_names: Sequence[str], what: str,
+                       flag: str) -> List[Tuple[str, int]]:
+    """List ``(path, label)`` for ``root/<class name>/<image>``; label = position in ``class_names``.
+
+    Folders not in ``class_names`` are an error (a wrong dataset or layout); so are a missing root
+    and no images at all. A subset of the classes is allowed (and logged)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{what} folder {str(root)!r} does not exist; point {flag} at it")
+    pos = {c: i for i, c in enumerate(class_names)}
+    dirs = sorted(d for d in root.iterdir() if d.is_dir())
+    bad = [d.name for d in dirs if d.name not in pos]
+    if bad:
+        raise DataError(f"{what} folder {str(root)!r} has {len(bad)} class folder(s) that are not "
+                        f"expected classes, e.g. {bad[:5]}; expected folders named like "
+                        f"{list(class_names[:3])}. Is {flag} pointing at the right level?")
+    samples = [(str(p), pos[d.name]) for d in dirs for p in _images_in(d)]
+    if not samples:
+        raise DataError(f"{what} folder {str(root)!r} contains no images (expected "
+                        f"{str(root)}/<class>/<image>); point {flag} at a populated copy")
+    if len(dirs) != len(class_names):
+        logger.info("%s: %d of %d classes present in %s", what, len(dirs), len(class_names), root)
+    return samples
+
+
+# ----------------------------------------------------------------------------- transforms
+@dataclass(frozen=True)
+class EvalTransform:
+    """Resize -> CenterCrop -> tensor in [0, 1] (normalisation happens inside the model)."""
+    input_size: int = 224
+    crop_pct: float = 0.875
+    interpolation: str = "bicubic"
+    mean: Tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: Tuple[float, ...] = (0.229, 0.224, 0.225)
+
+    @classmethod
+    def from_model(cls, model, **overrides) -> "EvalTransform":
+        """timm's pretrained cfg (crop_pct, interpolation, mean/std), overridable; None keeps cfg."""
+        from timm.data import resolve_data_config
+        cfg = resolve_data_config(model=model)
+        base = dict(input_size=int(cfg["input_size"][-1]), crop_pct=float(cfg["crop_pct"]),
+                    interpolation=str(cfg["interpolation"]), mean=tuple(cfg["mean"]),
+                    std=tuple(cfg["std"]))
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**base)
+
+    @property
+    def resize_size(self) -> int:
+        return int(np.floor(self.input_size / self.crop_pct))
+
+    def resize_crop(self) -> Callable:
+        return T.Compose([T.Resize(self.resize_size, interpolation=InterpolationMode(self.interpolation)),
+                          T.CenterCrop(self.input_size)])
+
+    def full(self) -> Callable:
+        return T.Compose([self.resize_crop(), T.PILToTensor()])
+
+    def prerendered(self) -> Callable:
+        """For ImageNet-C style data that is already 224x224: at most a centre crop, no resize."""
+        return T.Compose([T.CenterCrop(self.input_size), T.PILToTensor()])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- datasets
+class ImageList(Dataset):
+    """``(path, label)`` pairs -> (uint8 CHW tensor, label). ``on_bad_image='skip'`` yields label -1
+    for an undecodable file (counted as skipped) instead of raising."""
+
+    def __init__(self, samples: Sequence[Tuple[str, int]], transform: Callable,
+                 on_bad_image: str = "error", root: Optional[str] = None) -> None:
+        if on_bad_image not in ("error", "skip"):
+            raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}")
+        self.samples = list(samples)
+        self.transform = transform
+        self.on_bad_image = on_bad_image
+        self.root = root
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def key(self, index: int) -> str:
+        """A stable identity of sample ``index`` (its path relative to the dataset root)."""
+        path = self.samples[index][0]
+        return os.path.relpath(path, self.root) if self.root else os.path.basename(path)
+
+    def load(self, index: int) -> Optional[Image.Image]:
+        try:
+            return load_rgb(self.samples[index][0])
+        except BadImageError:
+            if self.on_bad_image == "skip":
+                logger.warning("skipping unreadable image %s", self.samples[index][0])
+                return None
+            raise
+
+    def __getitem__(self, index: int):
+        img = self.load(index)
+        if img is None:
+            return torch.zeros(3, 1, 1, dtype=torch.uint8), -1
+        return self.transform(img), self.samples[index][1]
+
+
+def collate_skipping(batch):
+    """Default collate, except that skipped samples (label -1, placeholder image) are kept only as a
+    count: returns (images, labels, n_skipped)."""
+    kept = [b for b in batch if b[1] >= 0]
+    skipped = len(batch) - len(kept)
+    if not kept:
+        return torch.zeros(0, 3, 1, 1, dtype=torch.uint8), torch.zeros(0, dtype=torch.long), skipped
+    imgs = torch.stack([b[0] for b in kept])
+    labels = torch.tensor([b[1] for b in kept], dtype=torch.long)
+    return imgs, labels, skipped

@@ -1,0 +1,147 @@
+"""The evaluation engine: device and AMP selection, exact distributed sharding, data loading and the
+counting loop shared by every classification benchmark."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from .data import collate_skipping
+from .metrics import topk_correct
+
+logger = logging.getLogger(__name__)
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    device: str = "auto"        # auto | cpu | cuda | cuda:N
+    amp: Optional[str] = None   # None | bf16 | fp16
+    batch_size: int = 64
+    workers: Optional[int] = None  # default: min(8, cpus per process)
+    channels_last: bool = True
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.amp not in (None, *AMP_DTYPES):
+            raise ValueError(f"--amp must be one of {list(AMP_DTYPES)}, got {self.amp!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.workers is not None and self.workers < 0:
+            raise ValueError(f"--workers must be >= 0, got {self.workers}")
+
+
+class Engine:
+    """Holds the device, the distributed context and the loader settings of one run."""
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        self.cfg = cfg
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = self._select_device(cfg.device, local_rank)
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self.workers = cfg.workers if cfg.workers is not None else min(8, max(1, cpus // self.world))
+
+    @staticmethod
+    def _select_device(name: str, local_rank: int) -> torch.device:
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        dev = torch.device(name)
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError("--device cuda requested but CUDA is not available; use --device cpu")
+            if dev.index is None:
+                dev = torch.device("cuda", local_rank)
+            torch.cuda.set_device(dev)
+            torch.backends.cudnn.benchmark = True
+        return dev
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def describe(self) -> dict:
+        d = {"device": str(self.device), "world_size": self.world, "workers": self.workers,
+             **{k: v for k, v in asdict(self.cfg).items() if k in ("amp", "batch_size", "channels_last")}}
+        if self.device.type == "cuda":
+            d["gpu"] = torch.cuda.get_device_name(self.device)
+        return d
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        model = model.to(self.device).eval()
+        if self.cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def autocast(self):
+        if self.cfg.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=AMP_DTYPES[self.cfg.amp])
+
+    def shard(self, n: int) -> Sequence[int]:
+        """This rank's indices: an exact partition (no padded duplicates)."""
+        return range(self.rank, n, self.world)
+
+    def loader(self, dataset: Dataset) -> DataLoader:
+        sub = Subset(dataset, list(self.shard(len(dataset))))
+        w = min(self.workers, -(-len(sub) // self.cfg.batch_size))  # no idle workers on tiny sets
+        return DataLoader(sub, batch_size=self.cfg.batch_size, shuffle=False, num_workers=w,
+                          pin_memory=self.device.type == "cuda", collate_fn=collate_skipping,
+                          persistent_workers=False, prefetch_factor=4 if w > 0 else None)
+
+    def to_input(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.to(self.device, non_blocking=True).float().div_(255)
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+
+    def all_reduce(self, counts: Dict[str, int]) -> Dict[str, int]:
+        if self.world == 1:
+            return counts
+        keys = sorted(counts)
+        t = torch.tensor([counts[k] for k in keys], dtype=torch.float64,
+                         device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(t)
+        return {k: int(v) for k, v in zip(keys, t.tolist())}
+
+    def evaluate(self, model: nn.Module, dataset: Dataset, desc: str,
+                 class_subset: Optional[Sequence[int]] = None,
+                 perturb: Optional[Callable] = None) -> Dict[str, int]:
+        """Top-1/top-5 counts of ``model`` (which takes [0, 1] input) on ``dataset``.
+
+        ``class_subset``: indices of the logits to keep (ImageNet-A/R); labels index into it.
+        ``perturb(model, x, y) -> x'``: an input perturbation (attacks) applied on the device."""
+        idx = torch.tensor(class_subset, device=self.device) if class_subset is not None else None
+        counts = {"n": 0, "correct1": 0, "correct5": 0, "skipped": 0}
+        bar = tqdm(self.loader(dataset), desc=desc, leave=False, unit="batch",
+                   disable=self.cfg.quiet or not self.is_main)
+        for images, labels, skipped in bar:
+            counts["skipped"] += skipped
+            if len(labels) == 0:
+                continue
+            x, y = self.to_input(images), labels.to(self.device, non_blocking=True)
+            if perturb is not None:
+                with self.autocast():
+                    x = perturb(model, x, y)
+            with torch.inference_mode(), self.autocast():
+                logits = model(x)
+            logits = logits.float() if idx is None else logits.float()[:, idx]
+            hits = topk_correct(logits, y, (1, 5))
+            counts["n"] += len(y)
+            counts["correct1"] += hits[1]
+            counts["correct5"] += hits[5]
+        return self.all_reduce(counts)
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()

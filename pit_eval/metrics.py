@@ -1,0 +1,107 @@
+"""Robustness metrics, named exactly.
+
+ImageNet-C (Hendrycks & Dietterich, ICLR 2019):
+  CE_c            = sum_s E(model, c, s) / sum_s E(AlexNet, c, s)
+  mCE             = mean of CE_c over the 15 benchmark corruptions
+  relative CE_c   = sum_s (E(model, c, s) - E(model, clean)) / sum_s (E(AlexNet, c, s) - E(AlexNet, clean))
+  relative mCE    = mean of relative CE_c over the 15
+  mean corrupted accuracy = mean top-1 over every evaluated (corruption, severity) cell
+COCO-C (Michaelis et al. 2019): P = clean AP, mPC = mean AP over corruptions x severities, rPC = mPC / P.
+All errors and accuracies are fractions in [0, 1].
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Mapping, Sequence, Tuple
+
+import numpy as np
+
+#: AlexNet top-1 error averaged over severities 1..5, per benchmark corruption (ImageNet-C repository).
+ALEXNET_ERR: Dict[str, float] = {
+    "gaussian_noise": 0.886428, "shot_noise": 0.894468, "impulse_noise": 0.922640,
+    "defocus_blur": 0.819880, "glass_blur": 0.826268, "motion_blur": 0.785948, "zoom_blur": 0.798360,
+    "snow": 0.866816, "frost": 0.826572, "fog": 0.819324, "brightness": 0.564592,
+    "contrast": 0.853204, "elastic_transform": 0.646056, "pixelate": 0.717840,
+    "jpeg_compression": 0.606500,
+}
+ALEXNET_CLEAN_ERR = 0.4348
+BENCHMARK_CORRUPTIONS: Tuple[str, ...] = tuple(ALEXNET_ERR)
+
+CellAcc = Mapping[Tuple[str, int], float]  # (corruption, severity) -> top-1 accuracy
+
+
+def _per_corruption(cells: CellAcc) -> Dict[str, Dict[int, float]]:
+    out: Dict[str, Dict[int, float]] = {}
+    for (c, s), acc in cells.items():
+        out.setdefault(c, {})[int(s)] = float(acc)
+    return out
+
+
+def corruption_error(errors_by_severity: Sequence[float], corruption: str) -> float:
+    """CE_c for one corruption given the model's error at each of the 5 severities."""
+    if len(errors_by_severity) != 5:
+        raise ValueError(f"CE of {corruption!r} needs the 5 severities, got {len(errors_by_severity)}")
+    return float(np.sum(errors_by_severity) / (5 * ALEXNET_ERR[corruption]))
+
+
+def relative_corruption_error(errors_by_severity: Sequence[float], clean_error: float,
+                              corruption: str) -> float:
+    """Relative CE_c: the degradation from clean, normalised by AlexNet's degradation."""
+    if len(errors_by_severity) != 5:
+        raise ValueError(f"relative CE of {corruption!r} needs the 5 severities")
+    num = float(np.sum(np.asarray(errors_by_severity) - clean_error))
+    den = 5 * (ALEXNET_ERR[corruption] - ALEXNET_CLEAN_ERR)
+    return num / den
+
+
+def imagenet_c_summary(cells: CellAcc, clean_acc: float | None = None) -> Dict[str, object]:
+    """Aggregate per-cell accuracies into the ImageNet-C metrics.
+
+    CE/mCE (and relative ones, when ``clean_acc`` is known) are computed only for benchmark
+    corruptions with all 5 severities; mCE only when all 15 are complete. Others get accuracy only.
+    """
+    per_c = _per_corruption(cells)
+    out: Dict[str, object] = {"per_corruption": {}}
+    ces, rces = {}, {}
+    for c, sev in sorted(per_c.items()):
+        entry = {"mean_acc": float(np.mean(list(sev.values()))), "severities": sorted(sev)}
+        if c in ALEXNET_ERR and sorted(sev) == [1, 2, 3, 4, 5]:
+            errs = [1.0 - sev[s] for s in range(1, 6)]
+            entry["ce"] = ces[c] = corruption_error(errs, c)
+            if clean_acc is not None:
+                entry["relative_ce"] = rces[c] = relative_corruption_error(errs, 1.0 - clean_acc, c)
+        out["per_corruption"][c] = entry
+    out["mean_corrupted_acc"] = float(np.mean(list(cells.values()))) if cells else None
+    bench = [v for (c, _), v in cells.items() if c in ALEXNET_ERR]
+    out["mean_corrupted_acc_benchmark15"] = float(np.mean(bench)) if bench else None
+    complete = len(ces) == len(ALEXNET_ERR)
+    out["mce"] = float(np.mean(list(ces.values()))) if complete else None
+    out["relative_mce"] = float(np.mean(list(rces.values()))) if complete and rces else None
+    out["mce_complete"] = complete
+    return out
+
+
+def area_under_curve(levels: Sequence[float], accs: Sequence[float]) -> float:
+    """Trapezoidal area under accuracy-vs-level, normalised by the level range (so it is in [0, 1])."""
+    x = np.asarray(levels, dtype=float)
+    y = np.asarray(accs, dtype=float)
+    if len(x) < 2:
+        return float(y[0]) if len(y) else float("nan")
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
+
+
+def coco_c_summary(clean_ap: float, corrupted_ap: Mapping[Tuple[str, int], float]) -> Dict[str, float]:
+    """P, mPC and rPC (Michaelis et al. 2019) from clean AP and per-(corruption, severity) AP."""
+    if not corrupted_ap:
+        raise ValueError("COCO-C summary needs at least one corrupted cell")
+    mpc = float(np.mean(list(corrupted_ap.values())))
+    return {"P": float(clean_ap), "mPC": mpc, "rPC": mpc / clean_ap if clean_ap > 0 else float("nan")}
+
+
+def topk_correct(logits, target, ks: Iterable[int] = (1, 5)) -> Dict[int, int]:
+    """Number of samples whose target is in the top-k logits, for each k."""
+    maxk = min(max(ks), logits.shape[1])
+    pred = logits.topk(maxk, dim=1).indices
+    hit = pred.eq(target.view(-1, 1))
+    return {k: int(hit[:, :min(k, maxk)].any(dim=1).sum()) for k in ks}

@@ -1,0 +1,213 @@
+"""Model zoo: short names for PiT and its baselines, any timm model, and safe weight loading.
+
+Weight sources (``weights=``):
+  * ``"hub"``  timm's pretrained weights (Hugging Face hub, or its local cache);
+  * ``"none"`` random initialisation (flagged as such in every output);
+  * ``"auto"`` ``hub`` if it can be had, else ``none`` with a loud warning (used by the demo);
+  * a path: a timm state dict, an original naver-ai PiT release file (``pit_s_809.pth``), a
+    ``.safetensors`` file, or a training checkpoint wrapping the weights in ``model`` / ``state_dict``
+    / ``ema`` / ``state_dict_ema`` / ``model_ema``.
+Files are read with ``torch.load(weights_only=True)`` or safetensors: a pickle that would run code is
+refused. Loading is strict; a mismatch lists the missing, unexpected and wrong-shape keys.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Tuple
+
+import timm
+import torch
+from torch import nn
+
+from .registry import unknown_name_message
+
+logger = logging.getLogger(__name__)
+
+#: short name -> timm architecture name (pretrained tag resolved by timm's default cfg)
+MODEL_ALIASES: Dict[str, str] = {
+    "pit_ti": "pit_ti_224", "pit_xs": "pit_xs_224", "pit_s": "pit_s_224", "pit_b": "pit_b_224",
+    "pit_ti_distilled": "pit_ti_distilled_224", "pit_xs_distilled": "pit_xs_distilled_224",
+    "pit_s_distilled": "pit_s_distilled_224", "pit_b_distilled": "pit_b_distilled_224",
+    "deit_tiny": "deit_tiny_patch16_224", "deit_small": "deit_small_patch16_224",
+    "deit_base": "deit_base_patch16_224",
+    "deit_tiny_distilled": "deit_tiny_distilled_patch16_224",
+    "deit_small_distilled": "deit_small_distilled_patch16_224",
+    "deit_base_distilled": "deit_base_distilled_patch16_224",
+    "resnet50": "resnet50",
+}
+WRAPPER_KEYS = ("state_dict_ema", "model_ema", "ema", "state_dict", "model")
+
+
+class WeightsError(RuntimeError):
+    """Weights could not be loaded; the message says which file or source and what to do."""
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    source: str            # "hub:<id>", "file:<path>", "random"
+    sha256: Optional[str]  # of the file the weights came from (None for random init)
+    random_init: bool
+    converted_from: Optional[str] = None  # e.g. "naver-ai" when keys were remapped
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_model_name(name: str) -> str:
+    """Short name or timm name -> timm architecture name; unknown names list close matches."""
+    if name in MODEL_ALIASES:
+        return MODEL_ALIASES[name]
+    arch = name.split(".")[0]
+    if arch in timm.list_models():
+        return name
+    known = list(MODEL_ALIASES) + timm.list_models()
+    raise ValueError(unknown_name_message("model", name, known))
+
+
+def list_models() -> list:
+    return list(MODEL_ALIASES)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
+    """Read a weights file safely and unwrap training-checkpoint containers."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {str(path)!r} does not exist; pass an existing file, "
+                           "'hub' for timm's pretrained weights, or 'none' for random init")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        sd = load_file(str(path), device="cpu")
+    else:
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # pickle.UnpicklingError and friends
+            raise WeightsError(
+                f"refused to load {str(path)!r} with weights_only=True: {e.__class__.__name__}: "
+                f"{str(e).splitlines()[0]}. The file contains Python objects other than tensors; "
+                "re-save just the state dict (torch.save(model.state_dict(), f)) or use .safetensors"
+            ) from None
+    for key in WRAPPER_KEYS:
+        if isinstance(sd, Mapping) and key in sd and isinstance(sd[key], Mapping):
+            sd = sd[key]
+            break
+    if not isinstance(sd, Mapping) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WeightsError(f"{str(path)!r} holds no state dict of tensors (top-level keys: "
+                           f"{list(sd)[:10] if isinstance(sd, Mapping) else type(sd).__name__})")
+    return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
+
+
+def convert_state_dict(sd: Dict[str, torch.Tensor], model: nn.Module) -> Tuple[dict, Optional[str]]:
+    """Apply the model family's timm ``checkpoint_filter_fn`` when the keys are not timm's."""
+    own = set(model.state_dict())
+    if set(sd) <= own:
+        return sd, None
+    family = sys.modules[type(model).__module__]
+    filter_fn = getattr(family, "checkpoint_filter_fn", None)
+    if filter_fn is None:
+        return sd, None
+    return filter_fn(sd, model), f"original-release keys ({family.__name__}.checkpoint_filter_fn)"
+
+
+def load_strict(model: nn.Module, sd: Mapping[str, torch.Tensor], origin: str) -> None:
+    """Load ``sd`` into ``model``; on any mismatch raise listing every offending key."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    shape = sorted(f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+                   for k in set(own) & set(sd) if sd[k].shape != own[k].shape)
+    if missing or unexpected or shape:
+        parts = [f"{origin} does not match {type(model).__name__}:"]
+        for title, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shape)):
+            if keys:
+                parts.append(f"  {title} ({len(keys)}): " + ", ".join(keys[:20])
+                             + (" ..." if len(keys) > 20 else ""))
+        parts.append("Check that --model names the architecture the checkpoint was trained with.")
+        raise WeightsError("\n".join(parts))
+    model.load_state_dict(sd, strict=True)
+
+
+def _hub_file_sha256(model: nn.Module) -> Optional[str]:
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    repo = cfg.get("hf_hub_id")
+    if not repo:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        for fname in ("model.safetensors", "pytorch_model.bin"):
+            p = try_to_load_from_cache(repo, fname)
+            if isinstance(p, str) and os.path.isfile(p):
+                return file_sha256(p)
+    except Exception:  # pragma: no cover - cache layout changes
+        return None
+    return None
+
+
+def _create_from_hub(arch: str, **kwargs) -> Tuple[nn.Module, WeightsInfo]:
+    try:
+        model = timm.create_model(arch, pretrained=True, **kwargs)
+    except Exception as e:
+        raise WeightsError(
+            f"could not get pretrained weights for {arch!r} from the Hugging Face hub "
+            f"({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}). Offline? Download "
+            f"them on a connected machine (timm.create_model('{arch}', pretrained=True) fills "
+            "~/.cache/huggingface) or pass a local file: --weights /path/to/model.safetensors "
+            "(timm, naver-ai .pth and wrapped checkpoints are accepted)") from None
+    tag = (model.pretrained_cfg or {}).get("hf_hub_id") or arch
+    return model, WeightsInfo(source=f"hub:{tag}", sha256=_hub_file_sha256(model), random_init=False)
+
+
+def create_model(name: str, weights: str = "auto", **kwargs) -> Tuple[nn.Module, WeightsInfo]:
+    """Build ``name`` (short or timm name) with ``weights``; returns the eval-mode model and its
+    provenance. ``kwargs`` go to ``timm.create_model``; ``None`` values are dropped."""
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    arch = resolve_model_name(name)
+    if weights in ("hub", "auto"):
+        try:
+            model, info = _create_from_hub(arch, **kwargs)
+        except WeightsError as e:
+            if weights == "hub":
+                raise
+            logger.warning("%s\n*** Falling back to RANDOM WEIGHTS: every number of this run is "
+                           "flagged 'random weights' and means nothing about the model. ***", e)
+            model, info = timm.create_model(arch, pretrained=False, **kwargs), \
+                WeightsInfo(source="random", sha256=None, random_init=True)
+    elif weights == "none":
+        model = timm.create_model(arch, pretrained=False, **kwargs)
+        info = WeightsInfo(source="random", sha256=None, random_init=True)
+    else:
+        model = timm.create_model(arch, pretrained=False, **kwargs)
+        sd = read_state_dict(weights)
+        sd, converted = convert_state_dict(sd, model)
+        load_strict(model, sd, f"weights file {weights!r}")
+        info = WeightsInfo(source=f"file:{os.path.abspath(weights)}", sha256=file_sha256(weights),
+                           random_init=False, converted_from=converted)
+    logger.info("model %s (%s): %.2fM params, weights %s%s", name, arch,
+                sum(p.numel() for p in model.parameters()) / 1e6, info.source,
+                f" sha256 {info.sha256[:16]}…" if info.sha256 else "")
+    return model.eval(), info
+
+
+class Normalized(nn.Module):
+    """Wraps a classifier so it takes images in [0, 1] and normalises them itself (attack-friendly)."""
+
+    def __init__(self, model: nn.Module, mean, std) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean.to(x.dtype)) / self.std.to(x.dtype))

@@ -1,0 +1,35 @@
+"""Reference values (paper, released README, timm results) from ``reference_values.json``."""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Dict, List, Optional
+
+PATH = Path(__file__).with_name("reference_values.json")
+
+
+@functools.lru_cache(None)
+def load() -> dict:
+    doc = json.loads(PATH.read_text())
+    for v in doc["values"]:
+        if v["source"] not in doc["sources"]:
+            raise ValueError(f"{PATH}: value {v} cites unknown source {v['source']!r}")
+    return doc
+
+
+def lookup(model: str, metric: str) -> Optional[dict]:
+    for v in load()["values"]:
+        if v["model"] == model and v["metric"] == metric:
+            return v
+    return None
+
+
+def for_model(model: str) -> List[dict]:
+    return [v for v in load()["values"] if v["model"] == model]
+
+
+def fmt(v: Optional[dict]) -> str:
+    if v is None:
+        return ""
+    return f"{v['value']:g}" + ("" if v["verified"] else " (unverified)")

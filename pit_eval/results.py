@@ -1,0 +1,192 @@
+"""Results directories: versioned metadata, an append-only record of finished cells, atomic summaries.
+
+  <out>/meta.json      schema version, kind, identity (model, weights, data, protocol), config,
+                       package versions, device, git commit, config hash
+  <out>/cells.jsonl    one JSON object per finished cell, appended and fsynced; a torn last line
+                       (killed mid-write) is ignored and truncated on resume
+  <out>/summary.json   aggregates + reference comparison;  <out>/summary.csv  one row per cell
+Re-running into the same directory resumes (finished cells are skipped); a directory whose identity
+differs (another model, weights, dataset or protocol) is refused unless ``force``.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+logger = logging.getLogger(__name__)
+SCHEMA_VERSION = 1
+KINDS = ("robustness", "detection", "benchmark")
+
+
+class ResultsError(RuntimeError):
+    """A results directory cannot be used; the message says which and what to do."""
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file + rename (never leaves a torn file)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def stable_hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def git_commit() -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> Dict[str, Optional[str]]:
+    from importlib import metadata
+    out = {"python": platform.python_version()}
+    for name in ("pit_eval", "torch", "torchvision", "timm", "numpy", "mmdet", "mmcv", "mmengine",
+                 "imagecorruptions", "pycocotools"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+class RunDir:
+    """One results directory. Only the main rank writes (``writer=False`` elsewhere)."""
+
+    def __init__(self, path: str | os.PathLike, kind: str, identity: dict, config: dict,
+                 extra_meta: Optional[dict] = None, force: bool = False, writer: bool = True) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown results kind {kind!r}")
+        self.path = Path(path)
+        self.kind, self.identity, self.writer = kind, identity, writer
+        self.cells: Dict[str, dict] = {}
+        self._check_writable()
+        meta_path = self.path / "meta.json"
+        if meta_path.exists():
+            old = read_meta(self.path)
+            if old["kind"] != kind or old["identity"] != identity:
+                if not force:
+                    raise ResultsError(self._mismatch_message(old))
+                logger.warning("--force: reusing %s although its identity differs; old cells dropped",
+                               self.path)
+                if writer:
+                    (self.path / "cells.jsonl").unlink(missing_ok=True)
+            else:
+                self.cells = self._read_cells()
+                if self.cells:
+                    logger.info("resuming %s: %d finished cell(s) will be skipped", self.path,
+                                len(self.cells))
+        self.meta = {"schema_version": SCHEMA_VERSION, "kind": kind, "identity": identity,
+                     "config": config, "config_hash": stable_hash(config),
+                     "identity_hash": stable_hash(identity), "versions": package_versions(),
+                     "git_commit": git_commit(), "host": platform.node(),
+                     "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra_meta or {})}
+        if writer:
+            atomic_write(meta_path, json.dumps(self.meta, indent=2, sort_keys=True) + "\n")
+
+    def _check_writable(self) -> None:
+        if not self.writer:
+            return
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write_test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as e:
+            raise ResultsError(f"output directory {str(self.path)!r} is not writable ({e.strerror}); "
+                               "choose another with --out") from None
+
+    def _mismatch_message(self, old: dict) -> str:
+        diffs = [k for k in sorted(set(old["identity"]) | set(self.identity))
+                 if old["identity"].get(k) != self.identity.get(k)]
+        return (f"results directory {str(self.path)!r} belongs to a different {old['kind']} run "
+                f"(differs in: {', '.join(diffs) or 'kind'}); use another --out, or --force to "
+                "discard its cells and start over")
+
+    def _read_cells(self) -> Dict[str, dict]:
+        path = self.path / "cells.jsonl"
+        if not path.exists():
+            return {}
+        cells, good_bytes = {}, 0
+        with open(path, "rb") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                    cells[rec["key"]] = rec
+                    good_bytes += len(line)
+                except (json.JSONDecodeError, KeyError):
+                    logger.warning("%s: ignoring a torn record at byte %d (interrupted run)", path,
+                                   good_bytes)
+                    break
+        if self.writer and good_bytes != path.stat().st_size:
+            with open(path, "r+b") as f:
+                f.truncate(good_bytes)
+        return cells
+
+    def done(self, key: str) -> bool:
+        return key in self.cells
+
+    def add(self, record: dict) -> None:
+        """Append one finished cell (durably) and remember it."""
+        self.cells[record["key"]] = record
+        if not self.writer:
+            return
+        with open(self.path / "cells.jsonl", "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def write_summary(self, summary: dict, rows: Iterable[dict]) -> None:
+        if not self.writer:
+            return
+        doc = {"schema_version": SCHEMA_VERSION, "kind": self.kind, **summary}
+        atomic_write(self.path / "summary.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        rows = list(rows)
+        buf = io.StringIO()
+        if rows:
+            fields: List[str] = []
+            for r in rows:
+                fields.extend(k for k in r if k not in fields)
+            w = csv.DictWriter(buf, fieldnames=fields)
+            w.writeheader()
+            w.writerows(rows)
+        atomic_write(self.path / "summary.csv", buf.getvalue())
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    """Read and validate ``meta.json`` of a results directory."""
+    p = Path(path) / "meta.json"
+    try:
+        meta = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"{str(path)!r} is not a results directory (no meta.json)") from None
+    except json.JSONDecodeError as e:
+        raise ResultsError(f"{str(p)!r} is corrupt ({e}); re-run to rebuild it") from None
+    if meta.get("schema_version") != SCHEMA_VERSION or meta.get("kind") not in KINDS:
+        raise ResultsError(f"{str(p)!r} has schema version {meta.get('schema_version')!r} / kind "
+                           f"{meta.get('kind')!r}; this pit_eval reads version {SCHEMA_VERSION} "
+                           f"of kinds {KINDS}")
+    return meta

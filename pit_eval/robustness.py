@@ -1,0 +1,330 @@
+"""The robustness run: plan cells (benchmark x corruption x severity x level), evaluate the ones not
+yet finished, and summarise with the reference numbers beside ours."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from tqdm import tqdm
+
+from . import references
+from .attacks import ATTACKS, AttackConfig
+from .corruptions import BACKENDS, CorruptedImageNet, parse_corruptions, parse_severities
+from .data import SAMPLE_NOTE, DataError, EvalTransform
+from .datasets import DATASETS, DataLocation, fingerprint, locate, open_folder, prerendered_c_root
+from .engine import Engine, EngineConfig
+from .metrics import area_under_curve, imagenet_c_summary
+from .models import Normalized, WeightsInfo, create_model
+from .occlusion import Occluded, OcclusionConfig
+from .registry import check_choice
+from .results import RunDir
+
+logger = logging.getLogger(__name__)
+
+BENCHMARKS = ("clean", "imagenet-c", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-v2",
+              "occlusion", "fgsm", "pgd")
+BENCH_DATA = {"clean": "imagenet", "imagenet-c": "imagenet", "occlusion": "imagenet", "fgsm": "imagenet",
+              "pgd": "imagenet", "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r",
+              "imagenet-sketch": "imagenet-sketch", "imagenet-v2": "imagenet-v2"}
+
+
+@dataclass(frozen=True)
+class RobustnessConfig:
+    """Everything that defines a robustness run (saved in meta.json)."""
+    model: str
+    weights: str = "auto"
+    out: Optional[str] = None
+    data_root: Optional[str] = None
+    paths: Tuple[Tuple[str, str], ...] = ()       # (dataset name, folder) overrides
+    benchmarks: Optional[Tuple[str, ...]] = None  # None: every benchmark whose data is available
+    corruptions: Tuple[str, ...] = tuple(parse_corruptions("all"))
+    severities: Tuple[int, ...] = (1, 2, 3, 4, 5)
+    imagenet_c_source: str = "auto"               # auto | prerendered | on-the-fly
+    corruption_backend: str = "fast"
+    occlusion: OcclusionConfig = OcclusionConfig()
+    fgsm: Tuple[AttackConfig, ...] = (AttackConfig(eps=1.0),)
+    pgd: Tuple[AttackConfig, ...] = (AttackConfig(eps=1.0, steps=5, step_size=0.5, random_start=True),)
+    seed: int = 0
+    max_images: Optional[int] = None
+    on_bad_image: str = "error"
+    force: bool = False
+    crop_pct: Optional[float] = None
+    interpolation: Optional[str] = None
+    engine: EngineConfig = EngineConfig()
+
+    def validate(self) -> "RobustnessConfig":
+        for b in self.benchmarks or ():
+            check_choice("benchmark", b, BENCHMARKS)
+        check_choice("--imagenet-c-source", self.imagenet_c_source, ("auto", "prerendered", "on-the-fly"))
+        BACKENDS.get(self.corruption_backend)
+        check_choice("--on-bad-image", self.on_bad_image, ("error", "skip"))
+        parse_corruptions(self.corruptions)
+        parse_severities(self.severities)
+        for name, _ in self.paths:
+            check_choice("dataset", name, DATASETS)
+        if self.max_images is not None and self.max_images < 1:
+            raise ValueError(f"--max-images must be >= 1, got {self.max_images}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Cell:
+    key: str
+    benchmark: str
+    variant: str                   # corruption / occlusion protocol / attack / ""
+    param: Optional[float]         # severity / level / eps
+    make: Callable[[], tuple]      # -> (dataset, class_subset, perturb)
+    data: dict = field(default_factory=dict)
+
+
+class RobustnessRun:
+    def __init__(self, cfg: RobustnessConfig) -> None:
+        self.cfg = cfg.validate()
+        self.engine = Engine(cfg.engine)
+        self.locations = {n: locate(n, cfg.data_root, dict(cfg.paths)) for n in DATASETS}
+        self.benchmarks = self._select_benchmarks()
+        model, self.weights = create_model(cfg.model, cfg.weights)
+        self.transform = EvalTransform.from_model(model, crop_pct=cfg.crop_pct,
+                                                  interpolation=cfg.interpolation)
+        logger.info("eval transform: %s", self.transform.to_dict())
+        self.model = self.engine.prepare(Normalized(model, self.transform.mean, self.transform.std))
+        self.sample = any(self.locations[BENCH_DATA[b]].is_sample for b in self.benchmarks)
+        self.cells = self._plan()
+
+    # ---------------------------------------------------------------- planning
+    def _select_benchmarks(self) -> List[str]:
+        wanted = list(self.cfg.benchmarks or BENCHMARKS)
+        missing = [b for b in wanted if self.locations[BENCH_DATA[b]].path is None]
+        if missing and self.cfg.benchmarks:
+            b = missing[0]
+            spec = DATASETS[BENCH_DATA[b]]
+            raise DataError(f"benchmark {b!r} needs the {spec.name} folder: not found "
+                            f"(looked for {flag_hint(spec, self.cfg.data_root)}); give {('--' + spec.name)} DIR, "
+                            f"set {spec.env}, or drop it from --benchmarks")
+        for b in missing:
+            logger.warning("skipping benchmark %s: no %s data found (give --%s or --data-root)",
+                           b, BENCH_DATA[b], BENCH_DATA[b])
+        chosen = [b for b in wanted if b not in missing]
+        if not chosen:
+            raise DataError("no benchmark has data; give --data-root or the dataset folders")
+        return chosen
+
+    def _open(self, name: str, transform, root: Optional[str] = None, folder_name: Optional[str] = None):
+        loc = self.locations[name]
+        return open_folder(loc, root or loc.path, transform, self.cfg.on_bad_image,
+                           self.cfg.max_images, folder_name)
+
+    def _plan(self) -> List[Cell]:
+        """Build every cell; opens (scans) every dataset first so bad data fails before compute."""
+        cfg, cells = self.cfg, []
+        clean, _ = self._open("imagenet", self.transform.full()) if any(
+            BENCH_DATA[b] == "imagenet" for b in self.benchmarks) else (None, None)
+        clean_fp = fingerprint(clean) if clean is not None else None
+        for b in self.benchmarks:
+            if b == "clean":
+                cells.append(Cell("clean", b, "", None, lambda: (clean, None, None), clean_fp))
+            elif b == "imagenet-c":
+                cells.extend(self._plan_imagenet_c(clean, clean_fp))
+            elif b in ("imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-v2"):
+                ds, subset = self._open(b, self.transform.full())
+                cells.append(Cell(b, b, "", None, lambda ds=ds, s=subset: (ds, s, None), fingerprint(ds)))
+            elif b == "occlusion":
+                occ = cfg.occlusion
+                for level in occ.levels:
+                    key = f"occlusion/{occ.protocol}/p{occ.patch_size}/fill={occ.fill}/{level:g}"
+                    cells.append(Cell(key, b, occ.protocol, level, lambda l=level: (
+                        Occluded(clean, occ, l, cfg.seed, self.transform.mean), None, None), clean_fp))
+            else:  # fgsm / pgd
+                for a in getattr(cfg, b):
+                    key = f"{b}/eps={a.eps:g}/steps={a.steps}/step={a.step_size}/rs={a.random_start}"
+                    cells.append(Cell(key, b, b, a.eps, lambda a=a, b=b: (
+                        clean, None, self._perturb(b, a)), clean_fp))
+        return cells
+
+    def _plan_imagenet_c(self, clean, clean_fp) -> List[Cell]:
+        cfg, loc, cells = self.cfg, self.locations["imagenet-c"], []
+        for c in parse_corruptions(cfg.corruptions):
+            for s in parse_severities(cfg.severities):
+                root = prerendered_c_root(loc, c, s) if cfg.imagenet_c_source != "on-the-fly" else None
+                if root is not None:
+                    ds, _ = self._open("imagenet-c", self.transform.prerendered(), root,
+                                       f"imagenet-c {c}/{s}")
+                    cells.append(Cell(f"imagenet-c/{c}/{s}", "imagenet-c", c, s,
+                                      lambda ds=ds: (ds, None, None), {**fingerprint(ds), "source": "prerendered"}))
+                elif cfg.imagenet_c_source == "prerendered":
+                    raise DataError(f"--imagenet-c-source prerendered but {loc.path}/{c}/{s} does not "
+                                    "exist; give --imagenet-c DIR or use --imagenet-c-source auto")
+                else:
+                    fp = {**clean_fp, "source": f"on-the-fly:{cfg.corruption_backend}:seed={cfg.seed}"}
+                    cells.append(Cell(f"imagenet-c/{c}/{s}", "imagenet-c", c, s, lambda c=c, s=s: (
+                        CorruptedImageNet(clean, c, s, seed=cfg.seed, backend=cfg.corruption_backend,
+                                          input_size=self.transform.input_size), None, None), fp))
+        return cells
+
+    def _perturb(self, attack: str, acfg: AttackConfig):
+        fn = ATTACKS.get(attack)
+        gen = torch.Generator().manual_seed(self.cfg.seed + self.engine.rank)
+        return lambda model, x, y: fn(model, x, y, acfg, gen)
+
+    # ---------------------------------------------------------------- running
+    def identity(self) -> dict:
+        return {"model": self.cfg.model, "weights": self.weights.to_dict(),
+                "transform": self.transform.to_dict(), "seed": self.cfg.seed,
+                "max_images": self.cfg.max_images, "sample_data": self.sample}
+
+    def run(self) -> dict:
+        cfg, eng = self.cfg, self.engine
+        out = cfg.out or default_out(cfg.model, self.sample)
+        if eng.world > 1:
+            torch.distributed.barrier() if not eng.is_main else None
+        rd = RunDir(out, "robustness", self.identity(), cfg.to_dict(), force=cfg.force,
+                    writer=eng.is_main, extra_meta={"engine": eng.describe(),
+                                                    "datasets": self._dataset_meta()})
+        if eng.world > 1 and eng.is_main:
+            torch.distributed.barrier()
+        todo = [c for c in self.cells if not self._already(rd, c)]
+        logger.info("%d cell(s) planned, %d to run, results in %s", len(self.cells), len(todo), out)
+        bar = tqdm(todo, desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
+        for cell in bar:
+            bar.set_postfix_str(cell.key)
+            rd.add(self._run_cell(cell))
+        summary = summarize(rd.cells.values(), cfg.model, self.weights, self.sample,
+                            cfg.max_images, [c.key for c in self.cells])
+        rd.write_summary(summary, cell_rows(rd.cells.values()))
+        eng.close()
+        return {"out": out, "summary": summary}
+
+    def _already(self, rd: RunDir, cell: Cell) -> bool:
+        old = rd.cells.get(cell.key)
+        if old is None:
+            return False
+        if old.get("data") != cell.data and not self.cfg.force:
+            raise DataError(f"cell {cell.key} in {rd.path} was computed on other data "
+                            f"({old.get('data')}) than now ({cell.data}); use another --out or --force")
+        return old.get("data") == cell.data
+
+    def _run_cell(self, cell: Cell) -> dict:
+        t0 = time.time()
+        dataset, subset, perturb = cell.make()
+        counts = self.engine.evaluate(self.model, dataset, cell.key, subset, perturb)
+        n = counts["n"]
+        return {"key": cell.key, "benchmark": cell.benchmark, "variant": cell.variant,
+                "param": cell.param, **counts, "acc1": counts["correct1"] / n if n else None,
+                "acc5": counts["correct5"] / n if n else None, "seconds": round(time.time() - t0, 3),
+                "data": cell.data}
+
+    def _dataset_meta(self) -> dict:
+        return {n: {"path": l.path, "origin": l.origin} for n, l in self.locations.items()}
+
+
+def flag_hint(spec, data_root: Optional[str]) -> str:
+    return f"{data_root}/{spec.subdir}" if data_root else f"${spec.env} / --{spec.name}"
+
+
+def default_out(model: str, sample: bool) -> str:
+    return str(Path("results") / "robustness" / (f"{model}-sample" if sample else model))
+
+
+# ---------------------------------------------------------------- summaries
+def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images: Optional[int],
+              planned: Optional[List[str]] = None) -> dict:
+    cells = [c for c in cells if planned is None or c["key"] in planned]
+    by = lambda b: [c for c in cells if c["benchmark"] == b]  # noqa: E731
+    out: Dict[str, object] = {"model": model, "weights": weights.to_dict(), "benchmarks": {}}
+    flags = []
+    if sample:
+        flags.append(SAMPLE_NOTE)
+    if weights.random_init:
+        flags.append("random weights — numbers mean nothing about the model")
+    if max_images:
+        flags.append(f"subset: at most {max_images} images per dataset")
+    out["flags"] = flags
+    bench = out["benchmarks"]
+    clean = next((c for c in by("clean")), None)
+    if clean:
+        bench["clean"] = _acc(clean)
+    for b in ("imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-v2"):
+        c = next(iter(by(b)), None)
+        if c:
+            bench[b] = _acc(c)
+    if by("imagenet-c"):
+        grid = {(c["variant"], int(c["param"])): c["acc1"] for c in by("imagenet-c")}
+        ic = imagenet_c_summary(grid, clean["acc1"] if clean else None)
+        ic["grid"] = {f"{k[0]}/{k[1]}": v for k, v in sorted(grid.items())}
+        ic["images_per_cell"] = max(c["n"] for c in by("imagenet-c"))
+        ic["sources"] = sorted({c["data"].get("source", "") for c in by("imagenet-c")})
+        ic["protocol"] = ("subset / sample — CE normalised by the published full-set AlexNet errors, "
+                          "so not the paper's mCE" if (sample or max_images) else
+                          "full set as given (Hendrycks): CE normalised by published AlexNet errors")
+        bench["imagenet-c"] = ic
+    for b in ("occlusion", "fgsm", "pgd"):
+        rows = sorted(by(b), key=lambda c: c["param"])
+        if rows:
+            entry = {"levels" if b == "occlusion" else "eps": [c["param"] for c in rows],
+                     "acc1": [c["acc1"] for c in rows], "n": rows[0]["n"],
+                     "keys": [c["key"] for c in rows]}
+            if b == "occlusion" and len(rows) > 1:
+                entry["auc"] = area_under_curve(entry["levels"], entry["acc1"])
+            bench[b] = entry
+    out["reference"] = reference_rows(model, bench)
+    return out
+
+
+def _acc(c: dict) -> dict:
+    return {"acc1": c["acc1"], "acc5": c["acc5"], "n": c["n"], "skipped": c["skipped"]}
+
+
+REF_METRICS = [  # (label, path in bench, reference metrics to show)
+    ("clean top-1", ("clean", "acc1"), ("clean_acc1", "clean_acc1_timm", "paper_standard_acc1")),
+    ("ImageNet-A top-1", ("imagenet-a", "acc1"), ("imagenet-a_acc1", "paper_imagenet-a_acc1")),
+    ("ImageNet-R top-1", ("imagenet-r", "acc1"), ("imagenet-r_acc1",)),
+    ("ImageNet-Sketch top-1", ("imagenet-sketch", "acc1"), ("imagenet-sketch_acc1",)),
+    ("ImageNet-V2 top-1", ("imagenet-v2", "acc1"), ("imagenet-v2_acc1",)),
+    ("ImageNet-C mCE", ("imagenet-c", "mce"), ("mce",)),
+    ("ImageNet-C relative mCE", ("imagenet-c", "relative_mce"), ()),
+    ("ImageNet-C mean corrupted top-1", ("imagenet-c", "mean_corrupted_acc"), ()),
+    ("occlusion AUC", ("occlusion", "auc"), ("paper_occlusion_acc1",)),
+    ("FGSM top-1 (first eps)", ("fgsm", "acc1"), ("paper_fgsm_acc1",)),
+    ("PGD top-1 (first eps)", ("pgd", "acc1"), ()),
+]
+
+
+def reference_rows(model: str, bench: dict) -> List[dict]:
+    """One row per metric: ours (in %) beside every reference value known for this model."""
+    rows = []
+    for label, (b, k), ref_keys in REF_METRICS:
+        v = bench.get(b, {}).get(k)
+        if isinstance(v, list):
+            v = v[0] if v else None
+        ours = None if v is None else 100.0 * v
+        refs = [r for r in (references.lookup(model, m) for m in ref_keys) if r]
+        if ours is None and not refs:
+            continue
+        rows.append({"metric": label, "ours": ours, "references": [
+            {**r, "delta": None if ours is None else ours - r["value"]} for r in refs]})
+    return rows
+
+
+def cell_rows(cells) -> List[dict]:
+    keys = ("key", "benchmark", "variant", "param", "n", "correct1", "correct5", "skipped", "acc1",
+            "acc5", "seconds")
+    return [{k: c.get(k) for k in keys} for c in sorted(cells, key=lambda c: c["key"])]
+
+
+def format_table(summary: dict) -> str:
+    """The CLI's final table: ours beside the references (unverified ones marked)."""
+    lines = [f"model {summary['model']}  weights {summary['weights']['source']}"]
+    lines += [f"!! {f}" for f in summary["flags"]]
+    lines.append(f"{'metric':34s} {'ours':>8s}   reference")
+    for r in summary["reference"]:
+        ours = "—" if r["ours"] is None else f"{r['ours']:.2f}"
+        refs = "; ".join(f"{references.fmt(x)} [{x['source']}]" for x in r["references"]) or ""
+        lines.append(f"{r['metric']:34s} {ours:>8s}   {refs}")
+    return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""Regenerate the embedded sample data in pit_eval/assets/sample from photographs that ship inside
+scikit-image (public-domain / CC0 images, see skimage/data/README.txt) plus a few drawings.
+
+Every number computed on this data is labelled "sample data — not comparable to the paper".
+Run:  python scripts/make_sample_data.py   (deterministic; the output is committed)
+"""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import skimage.data as skd
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+OUT = Path(__file__).resolve().parents[1] / "pit_eval" / "assets" / "sample"
+
+# photo -> (ImageNet wnid, class index, stored format)
+VAL = {
+    "chelsea": ("n02123045", "tabby cat", "rgb_jpeg"),
+    "coffee": ("n07920052", "espresso", "cmyk_jpeg"),
+    "rocket": ("n03773504", "missile", "rgba_png"),
+    "camera": ("n04485082", "tripod", "gray16_png"),
+    "clock": ("n04548280", "wall clock", "gray_jpeg"),
+}
+
+
+def _save(img: Image.Image, path: Path, fmt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "rgb_jpeg":
+        img.convert("RGB").save(path, "JPEG", quality=92)
+    elif fmt == "cmyk_jpeg":
+        img.convert("RGB").convert("CMYK").save(path, "JPEG", quality=92)
+    elif fmt == "rgba_png":
+        img.convert("RGBA").save(path, "PNG")
+    elif fmt == "gray16_png":
+        a = np.asarray(img.convert("L"), dtype=np.uint16) * 257
+        Image.fromarray(a).save(path, "PNG")  # mode I;16
+    elif fmt == "gray_jpeg":
+        img.convert("L").save(path, "JPEG", quality=92)
+    else:
+        raise ValueError(fmt)
+
+
+def _photo(name: str) -> Image.Image:
+    return Image.fromarray(getattr(skd, name)())
+
+
+def _sketch(img: Image.Image) -> Image.Image:
+    """A pencil-sketch rendition: inverted edges on white."""
+    g = ImageOps.grayscale(img).filter(ImageFilter.GaussianBlur(1.0))
+    return ImageOps.autocontrast(ImageOps.invert(g.filter(ImageFilter.FIND_EDGES)))
+
+
+def _cartoon(img: Image.Image) -> Image.Image:
+    """A cartoon rendition: posterised colours with dark edges."""
+    rgb = img.convert("RGB")
+    flat = ImageOps.posterize(rgb.filter(ImageFilter.MedianFilter(7)), 3)
+    edges = ImageOps.grayscale(rgb).filter(ImageFilter.FIND_EDGES).point(lambda v: 0 if v > 40 else 255)
+    return Image.composite(flat, Image.new("RGB", rgb.size), edges)
+
+
+def _digital_clock() -> Image.Image:
+    """A drawn seven-segment digital clock reading 12:08 (ImageNet-A's 'digital clock' class)."""
+    img = Image.new("RGB", (320, 240), (24, 24, 28))
+    d = ImageDraw.Draw(img)
+    d.rounded_rectangle((20, 50, 300, 190), radius=18, fill=(10, 10, 10), outline=(90, 90, 90), width=6)
+    seg = {"0": "abcdef", "1": "bc", "2": "abdeg", "8": "abcdefg"}
+    def digit(x, ch):
+        on = seg[ch]
+        boxes = {"a": (x + 6, 70, x + 44, 78), "g": (x + 6, 116, x + 44, 124),
+                 "d": (x + 6, 162, x + 44, 170), "f": (x, 76, x + 8, 118), "b": (x + 42, 76, x + 50, 118),
+                 "e": (x, 122, x + 8, 164), "c": (x + 42, 122, x + 50, 164)}
+        for s, b in boxes.items():
+            d.rectangle(b, fill=(255, 40, 30) if s in on else (40, 12, 10))
+    for x, ch in ((40, "1"), (100, "2"), (180, "0"), (240, "8")):
+        digit(x, ch)
+    d.ellipse((160, 95, 170, 105), fill=(255, 40, 30))
+    d.ellipse((160, 135, 170, 145), fill=(255, 40, 30))
+    return img
+
+
+def main() -> None:
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    for name, (wnid, _, fmt) in VAL.items():
+        img = _photo(name)
+        ext = "PNG" if fmt.endswith("png") else "JPEG"
+        _save(img, OUT / "imagenet" / "val" / wnid / f"{name}.{ext}", fmt)
+        _save(_sketch(img), OUT / "imagenet-sketch" / wnid / f"{name}_sketch.JPEG", "gray_jpeg")
+        idx = _class_index(wnid)
+        _save(ImageOps.mirror(img.convert("RGB")), OUT / "imagenet-v2" / str(idx) / f"{name}_mirror.jpeg",
+              "rgb_jpeg")
+    for name in ("chelsea", "coffee"):  # both classes are in ImageNet-R's 200
+        wnid = VAL[name][0]
+        _save(_cartoon(_photo(name)), OUT / "imagenet-r" / wnid / f"cartoon_{name}.jpg", "rgb_jpeg")
+    _save(_digital_clock(), OUT / "imagenet-a" / "n03196217" / "drawn_digital_clock.jpg", "rgb_jpeg")
+    (OUT / "SOURCES.json").write_text(json.dumps({
+        "note": "sample data — not comparable to the paper",
+        "photographs": "scikit-image skimage.data (see skimage/data/README.txt for each image's licence)",
+        "val": {k: {"wnid": v[0], "class": v[1], "stored_as": v[2]} for k, v in VAL.items()},
+        "imagenet-sketch": "edge-sketch renditions of the val photographs",
+        "imagenet-v2": "mirrored val photographs in class-index folders",
+        "imagenet-r": "cartoon renditions of chelsea (tabby) and coffee (espresso)",
+        "imagenet-a": "a drawn seven-segment digital clock",
+    }, indent=2) + "\n")
+    print(f"wrote {sum(1 for p in OUT.rglob('*') if p.is_file())} files to {OUT}")
+
+
+def _class_index(wnid: str) -> int:
+    from pit_eval.data import imagenet_wnids
+    return imagenet_wnids().index(wnid)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Create .venv, install requirements, build (or reuse a cached) mmcv 2.1.0 wheel with ops, install
+# pit_eval editable. Idempotent: a re-run with nothing changed takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+MMCV_VERSION=2.1.0
+CACHE=${PIT_EVAL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pit_eval}
+log() { echo "[setup] $*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtual environment $VENV"
+  "$PY" -m venv "$VENV"
+fi
+VPY="$VENV/bin/python"
+PIP=("$VPY" -m pip --disable-pip-version-check)
+
+req_hash=$(sha256sum requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+stamp="$VENV/.pit_eval-req-$req_hash"
+if [ ! -f "$stamp" ]; then
+  log "installing requirements.txt (a few minutes the first time)"
+  "${PIP[@]}" install -q --upgrade "pip<26.2"
+  "${PIP[@]}" install -q -r requirements.txt
+  rm -f "$VENV"/.pit_eval-req-*
+  touch "$stamp"
+else
+  log "requirements unchanged"
+fi
+
+if ! "$VPY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null; then
+  key=$("$VPY" -c "import torch, sys, platform; print(f'mmcv{\"$MMCV_VERSION\"}-torch{torch.__version__.split(\"+\")[0]}-{torch.version.cuda or \"cpu\"}-cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}')")
+  wheel_dir="$CACHE/wheels/$key"
+  wheel=$(ls "$wheel_dir"/mmcv-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    log "building mmcv $MMCV_VERSION with ops (about 10 minutes on 2 cores; cached in $wheel_dir)"
+    build=$(mktemp -d)
+    "${PIP[@]}" download -q --no-deps --no-build-isolation --no-binary :all: "mmcv==$MMCV_VERSION" -d "$build"
+    tar -xzf "$build"/mmcv-*.tar.gz -C "$build"
+    src=$(find "$build" -maxdepth 1 -type d -name "mmcv-*" | head -n1)
+    # torch >= 2.10 headers need C++20; mmcv 2.1.0 appends -std=c++17 last.
+    sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
+    mkdir -p "$wheel_dir"
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} CFLAGS=-g0 CXXFLAGS=-g0 \
+      "${PIP[@]}" wheel -q --no-deps --no-build-isolation "$src" -w "$build/out"
+    mv "$build"/out/mmcv-*.whl "$wheel_dir/"
+    rm -rf "$build"
+    wheel=$(ls "$wheel_dir"/mmcv-*.whl | head -n1)
+  else
+    log "reusing cached mmcv wheel $wheel"
+  fi
+  "${PIP[@]}" install -q --no-deps "$wheel"
+else
+  log "mmcv $MMCV_VERSION with ops already installed"
+fi
+
+if ! "$VPY" -c "import pit_eval, backbones" 2>/dev/null; then
+  log "installing pit_eval (editable)"
+  "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+fi
+log "ready: $VENV (activate with: source $VENV/bin/activate)"
