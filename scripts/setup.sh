@@ -13,7 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtual environment $VENV"
   "$PY" -m venv "$VENV"
 fi
-VPY="$VENV/bin/python"
+VPY="$(cd "$VENV" && pwd)/bin/python"
 PIP=("$VPY" -m pip --disable-pip-version-check)
 
 req_hash=$(sha256sum requirements.txt pyproject.toml | sha256sum | cut -c1-16)
@@ -54,7 +54,7 @@ else
   log "mmcv $MMCV_VERSION with ops already installed"
 fi
 
-if ! "$VPY" -c "import pit_eval, backbones" 2>/dev/null; then
+if ! (cd / && "$VPY" -c "import pit_eval, backbones") 2>/dev/null; then
   log "installing pit_eval (editable)"
   "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
 fi

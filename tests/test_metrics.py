@@ -1,0 +1,68 @@
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from pit_eval import metrics as M
+
+
+def _robustbench_cells():
+    path = Path(__file__).parent / "data" / "robustbench_standard_r50_imagenet_c.csv"
+    rows = csv.DictReader(l for l in path.open() if not l.startswith("#"))
+    return {(r["corruption"], int(r["severity"])): float(r["acc"]) for r in rows}
+
+
+def test_published_mean_corrupted_accuracy_reproduced():
+    """RobustBench's Standard_R50: 75 published cells -> published aggregate 38.12 %."""
+    cells = _robustbench_cells()
+    assert len(cells) == 75
+    s = M.imagenet_c_summary(cells, clean_acc=0.7652)
+    assert round(100 * s["mean_corrupted_acc"], 2) == 38.12, s["mean_corrupted_acc"]
+    assert s["mce_complete"] and s["mce"] is not None
+
+
+def test_ce_hand_computed():
+    # model errors 0.5 at every severity of gaussian_noise: CE = 2.5 / (5 * 0.886428)
+    assert M.corruption_error([0.5] * 5, "gaussian_noise") == pytest.approx(0.5 / 0.886428)
+    # relative CE: (sum(e) - 5*clean) / (5*(alex - alex_clean))
+    rce = M.relative_corruption_error([0.4, 0.5, 0.6, 0.7, 0.8], 0.2, "fog")
+    assert rce == pytest.approx((3.0 - 1.0) / (5 * (0.819324 - 0.4348)))
+    with pytest.raises(ValueError, match="5 severities"):
+        M.corruption_error([0.5] * 4, "fog")
+
+
+def test_mce_equals_alexnet_for_alexnet_errors():
+    cells = {(c, s): 1 - e for c, e in M.ALEXNET_ERR.items() for s in range(1, 6)}
+    s = M.imagenet_c_summary(cells, clean_acc=1 - M.ALEXNET_CLEAN_ERR)
+    assert s["mce"] == pytest.approx(1.0) and s["relative_mce"] == pytest.approx(1.0)
+
+
+def test_mce_only_when_complete_and_extras_get_accuracy_only():
+    cells = {("fog", s): 0.5 for s in range(1, 6)}
+    cells.update({("spatter", s): 0.25 for s in range(1, 6)})
+    s = M.imagenet_c_summary(cells)
+    assert s["mce"] is None and not s["mce_complete"]
+    assert "ce" in s["per_corruption"]["fog"] and "ce" not in s["per_corruption"]["spatter"]
+    assert s["per_corruption"]["spatter"]["mean_acc"] == 0.25
+    assert s["mean_corrupted_acc"] == pytest.approx(0.375)
+    assert s["mean_corrupted_acc_benchmark15"] == pytest.approx(0.5)
+
+
+def test_coco_c_summary_by_formula():
+    cells = {("fog", 1): 0.30, ("fog", 2): 0.20, ("snow", 1): 0.10, ("snow", 2): 0.0}
+    s = M.coco_c_summary(0.40, cells)
+    assert s == {"P": 0.40, "mPC": pytest.approx(0.15), "rPC": pytest.approx(0.375)}
+    with pytest.raises(ValueError):
+        M.coco_c_summary(0.4, {})
+
+
+def test_area_under_curve():
+    assert M.area_under_curve([0, 0.5, 1.0], [1.0, 0.5, 0.0]) == pytest.approx(0.5)
+    assert M.area_under_curve([0.5, 0, 1.0], [0.5, 1.0, 1.0]) == pytest.approx(0.75)
+
+
+def test_topk_correct():
+    logits = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.05, 0.1], [0.2, 0.3, 0.5]])
+    hits = M.topk_correct(logits, torch.tensor([1, 2, 0]), (1, 2))
+    assert hits == {1: 1, 2: 2}
