@@ -197,13 +197,28 @@ class ImageList(Dataset):
         return self.transform(img), self.samples[index][1]
 
 
+class Indexed(Dataset):
+    """Adds the sample index: (image, label) -> (image, label, index)."""
+
+    def __init__(self, base: Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        img, label = self.base[index]
+        return img, label, index
+
+
 def collate_skipping(batch):
-    """Default collate, except that skipped samples (label -1, placeholder image) are kept only as a
-    count: returns (images, labels, n_skipped)."""
+    """Collate (image, label, index) triples; skipped samples (label -1, placeholder image) are
+    kept only as a count: returns (images, labels, indices, n_skipped)."""
     kept = [b for b in batch if b[1] >= 0]
     skipped = len(batch) - len(kept)
     if not kept:
-        return torch.zeros(0, 3, 1, 1, dtype=torch.uint8), torch.zeros(0, dtype=torch.long), skipped
+        empty = torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, 3, 1, 1, dtype=torch.uint8), empty, empty, skipped
     imgs = torch.stack([b[0] for b in kept])
     labels = torch.tensor([b[1] for b in kept], dtype=torch.long)
-    return imgs, labels, skipped
+    return imgs, labels, torch.tensor([b[2] for b in kept], dtype=torch.long), skipped

@@ -14,11 +14,21 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from .data import collate_skipping
+from .data import Indexed, collate_skipping
 from .metrics import topk_correct
 
 logger = logging.getLogger(__name__)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+FP_MOD = 1 << 40
+
+
+def prediction_fingerprint(indices: torch.Tensor, preds: torch.Tensor) -> int:
+    """An order-independent digest of (sample index, top-1 prediction) pairs: a sum of per-sample
+    hashes, so shards can be all-reduced. Equal digests = the same prediction for every image."""
+    total = 0
+    for i, p in zip(indices.tolist(), preds.tolist()):
+        total += ((i * 1_000_003 + p + 1) * 0x9E3779B97F4A7C15 >> 17) % FP_MOD
+    return total % FP_MOD
 
 
 @dataclass(frozen=True)
@@ -94,8 +104,10 @@ class Engine:
         return range(self.rank, n, self.world)
 
     def loader(self, dataset: Dataset) -> DataLoader:
-        sub = Subset(dataset, list(self.shard(len(dataset))))
-        w = min(self.workers, -(-len(sub) // self.cfg.batch_size))  # no idle workers on tiny sets
+        sub = Subset(Indexed(dataset), list(self.shard(len(dataset))))
+        n_batches = -(-len(sub) // self.cfg.batch_size)
+        # a single batch gains nothing from a worker process (the main process waits for it anyway)
+        w = min(self.workers, n_batches) if n_batches > 1 else 0
         return DataLoader(sub, batch_size=self.cfg.batch_size, shuffle=False, num_workers=w,
                           pin_memory=self.device.type == "cuda", collate_fn=collate_skipping,
                           persistent_workers=False, prefetch_factor=4 if w > 0 else None)
@@ -108,10 +120,13 @@ class Engine:
         if self.world == 1:
             return counts
         keys = sorted(counts)
-        t = torch.tensor([counts[k] for k in keys], dtype=torch.float64,
+        t = torch.tensor([counts[k] for k in keys], dtype=torch.int64,
                          device=self.device if self.device.type == "cuda" else "cpu")
         dist.all_reduce(t)
-        return {k: int(v) for k, v in zip(keys, t.tolist())}
+        out = {k: int(v) for k, v in zip(keys, t.tolist())}
+        if "pred_fingerprint" in out:
+            out["pred_fingerprint"] %= FP_MOD
+        return out
 
     def evaluate(self, model: nn.Module, dataset: Dataset, desc: str,
                  class_subset: Optional[Sequence[int]] = None,
@@ -121,10 +136,10 @@ class Engine:
         ``class_subset``: indices of the logits to keep (ImageNet-A/R); labels index into it.
         ``perturb(model, x, y) -> x'``: an input perturbation (attacks) applied on the device."""
         idx = torch.tensor(class_subset, device=self.device) if class_subset is not None else None
-        counts = {"n": 0, "correct1": 0, "correct5": 0, "skipped": 0}
+        counts = {"n": 0, "correct1": 0, "correct5": 0, "skipped": 0, "pred_fingerprint": 0}
         bar = tqdm(self.loader(dataset), desc=desc, leave=False, unit="batch",
                    disable=self.cfg.quiet or not self.is_main)
-        for images, labels, skipped in bar:
+        for images, labels, indices, skipped in bar:
             counts["skipped"] += skipped
             if len(labels) == 0:
                 continue
@@ -139,6 +154,8 @@ class Engine:
             counts["n"] += len(y)
             counts["correct1"] += hits[1]
             counts["correct5"] += hits[5]
+            counts["pred_fingerprint"] += prediction_fingerprint(indices, logits.argmax(1).cpu())
+        counts["pred_fingerprint"] %= FP_MOD
         return self.all_reduce(counts)
 
     def close(self) -> None:

@@ -12,13 +12,15 @@ refused. Loading is strict; a mismatch lists the missing, unexpected and wrong-s
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import socket
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Iterator, Mapping, Optional, Tuple
 
 import timm
 import torch
@@ -155,9 +157,38 @@ def _hub_file_sha256(model: nn.Module) -> Optional[str]:
     return None
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can the Hugging Face endpoint be reached (TCP) within ``timeout`` seconds?"""
+    from urllib.parse import urlparse
+    from huggingface_hub import constants
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _hub_offline_if_unreachable() -> Iterator[None]:
+    """Use the local cache only when the hub cannot be reached (avoids ~30 s of HTTP retries)."""
+    from huggingface_hub import constants
+    old = constants.HF_HUB_OFFLINE
+    if not hub_reachable():
+        logger.info("Hugging Face hub unreachable: looking in the local cache only")
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = old
+
+
 def _create_from_hub(arch: str, **kwargs) -> Tuple[nn.Module, WeightsInfo]:
     try:
-        model = timm.create_model(arch, pretrained=True, **kwargs)
+        with _hub_offline_if_unreachable():
+            model = timm.create_model(arch, pretrained=True, **kwargs)
     except Exception as e:
         raise WeightsError(
             f"could not get pretrained weights for {arch!r} from the Hugging Face hub "

@@ -81,6 +81,7 @@ class RunDir:
         if kind not in KINDS:
             raise ValueError(f"unknown results kind {kind!r}")
         self.path = Path(path)
+        identity = json.loads(json.dumps(identity, sort_keys=True, default=str))  # as stored
         self.kind, self.identity, self.writer = kind, identity, writer
         self.cells: Dict[str, dict] = {}
         self._check_writable()

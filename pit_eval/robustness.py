@@ -90,6 +90,7 @@ class RobustnessRun:
         self.engine = Engine(cfg.engine)
         self.locations = {n: locate(n, cfg.data_root, dict(cfg.paths)) for n in DATASETS}
         self.benchmarks = self._select_benchmarks()
+        torch.manual_seed(cfg.seed)  # random-init runs are reproducible and equal on every rank
         model, self.weights = create_model(cfg.model, cfg.weights)
         self.transform = EvalTransform.from_model(model, crop_pct=cfg.crop_pct,
                                                   interpolation=cfg.interpolation)
@@ -314,7 +315,7 @@ def reference_rows(model: str, bench: dict) -> List[dict]:
 
 def cell_rows(cells) -> List[dict]:
     keys = ("key", "benchmark", "variant", "param", "n", "correct1", "correct5", "skipped", "acc1",
-            "acc5", "seconds")
+            "acc5", "pred_fingerprint", "seconds")
     return [{k: c.get(k) for k in keys} for c in sorted(cells, key=lambda c: c["key"])]
 
 
