@@ -82,6 +82,49 @@ def _digital_clock() -> Image.Image:
     return img
 
 
+# Tiny COCO-format detection set: (image source, [(category, [x, y, w, h]), ...]); boxes drawn by hand
+COCO_CATEGORIES = [(1, "person"), (2, "bicycle"), (4, "motorcycle"), (15, "bench"), (17, "cat"),
+                   (47, "cup"), (50, "spoon")]
+COCO_IMAGES = {
+    "chelsea": [("cat", [5, 0, 440, 300])],
+    "coffee": [("cup", [172, 18, 238, 287]), ("spoon", [325, 65, 100, 262])],
+    "astronaut": [("person", [18, 15, 345, 497])],
+    "motorcycle_left": [("motorcycle", [92, 80, 593, 370]), ("bench", [40, 105, 245, 200]),
+                        ("bicycle", [0, 165, 45, 135])],
+}
+
+
+def _coco_image(name: str) -> Image.Image:
+    if name == "motorcycle_left":
+        import skimage.io
+        return Image.fromarray(skimage.io.imread(Path(skd.__file__).parent / "motorcycle_left.png")[..., :3])
+    return _photo(name)
+
+
+def make_tiny_coco(out: Path) -> None:
+    """COCO layout: <out>/{train2017,val2017}/*.jpg and annotations/instances_{split}2017.json."""
+    cat_id = {n: i for i, n in COCO_CATEGORIES}
+    images, anns = [], []
+    for img_id, (name, boxes) in enumerate(COCO_IMAGES.items(), start=1):
+        img = _coco_image(name)
+        for split in ("train2017", "val2017"):
+            _save(img, out / split / f"{name}.jpg", "rgb_jpeg")
+        images.append({"id": img_id, "file_name": f"{name}.jpg", "width": img.width, "height": img.height})
+        for cat, (x, y, w, h) in boxes:
+            anns.append({"id": len(anns) + 1, "image_id": img_id, "category_id": cat_id[cat],
+                         "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0,
+                         "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]]})
+    doc = {"info": {"description": "pit_eval tiny COCO-format set (" + SAMPLE_NOTE + ")"},
+           "licenses": [], "images": images, "annotations": anns,
+           "categories": [{"id": i, "name": n, "supercategory": "none"} for i, n in COCO_CATEGORIES]}
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    for split in ("train2017", "val2017"):
+        (out / "annotations" / f"instances_{split}.json").write_text(json.dumps(doc, indent=1) + "\n")
+
+
+SAMPLE_NOTE = "sample data — not comparable to the paper"
+
+
 def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -97,6 +140,7 @@ def main() -> None:
         wnid = VAL[name][0]
         _save(_cartoon(_photo(name)), OUT / "imagenet-r" / wnid / f"cartoon_{name}.jpg", "rgb_jpeg")
     _save(_digital_clock(), OUT / "imagenet-a" / "n03196217" / "drawn_digital_clock.jpg", "rgb_jpeg")
+    make_tiny_coco(OUT / "coco")
     (OUT / "SOURCES.json").write_text(json.dumps({
         "note": "sample data — not comparable to the paper",
         "photographs": "scikit-image skimage.data (see skimage/data/README.txt for each image's licence)",
@@ -105,6 +149,7 @@ def main() -> None:
         "imagenet-v2": "mirrored val photographs in class-index folders",
         "imagenet-r": "cartoon renditions of chelsea (tabby) and coffee (espresso)",
         "imagenet-a": "a drawn seven-segment digital clock",
+        "coco": "4 scikit-image photographs with hand-drawn boxes (7 COCO categories); train = val",
     }, indent=2) + "\n")
     print(f"wrote {sum(1 for p in OUT.rglob('*') if p.is_file())} files to {OUT}")
 
