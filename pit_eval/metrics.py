@@ -96,7 +96,7 @@ def coco_c_summary(clean_ap: float, corrupted_ap: Mapping[Tuple[str, int], float
     if not corrupted_ap:
         raise ValueError("COCO-C summary needs at least one corrupted cell")
     mpc = float(np.mean(list(corrupted_ap.values())))
-    return {"P": float(clean_ap), "mPC": mpc, "rPC": mpc / clean_ap if clean_ap > 0 else float("nan")}
+    return {"P": float(clean_ap), "mPC": mpc, "rPC": mpc / clean_ap if clean_ap > 0 else None}
 
 
 def topk_correct(logits, target, ks: Iterable[int] = (1, 5)) -> Dict[int, int]:

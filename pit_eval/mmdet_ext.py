@@ -73,18 +73,18 @@ class DatasetCheckHook(Hook):
         model = getattr(runner.model, "module", runner.model)
         head = getattr(model, "bbox_head", None)
         num_classes = getattr(head, "num_classes", None)
-        for name in ("_train_loop", "_val_loop", "_test_loop"):
-            loop = getattr(runner, name, None)
+        for name in ("train", "val", "test"):
+            loop = getattr(runner, f"_{name}_loop", None)
             ds = getattr(getattr(loop, "dataloader", None), "dataset", None)
             if ds is None:
                 continue
             where = getattr(ds, "ann_file", "?")
             if len(ds) == 0:
-                raise ValueError(f"{name[1:]} dataset from {where!r} has no usable images (none with "
+                raise ValueError(f"{name} dataset from {where!r} has no usable images (none with "
                                  "annotations?); check the annotation file and data_prefix")
             classes = ds.metainfo.get("classes") or ()
             if num_classes is not None and len(classes) != num_classes:
-                raise ValueError(f"model.bbox_head.num_classes={num_classes} but the {name[1:]} dataset "
+                raise ValueError(f"model.bbox_head.num_classes={num_classes} but the {name} dataset "
                                  f"({where}) has {len(classes)} classes; set num_classes={len(classes)} "
                                  "(--cfg-options model.bbox_head.num_classes=...) or fix metainfo.classes")
 
@@ -122,3 +122,26 @@ class CorruptRGB(BaseTransform):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(corruption={self.corruption!r}, severity={self.severity}, "
                 f"seed={self.seed}, backend={self.backend!r})")
+
+
+def _cpu_friendly_pytorch_launcher() -> None:
+    """mmengine 0.10's ``--launcher pytorch`` calls ``torch.cuda.set_device`` unconditionally, so
+    multi-process runs fail on machines without CUDA. Without CUDA, initialise the process group
+    (gloo) and skip the device selection; with CUDA nothing changes."""
+    import torch
+    import torch.distributed as torch_dist
+    from mmengine.dist import utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+
+    def init_dist_pytorch(backend, init_backend="torch", **kwargs):
+        if torch.cuda.is_available() or init_backend != "torch":
+            return original(backend, init_backend=init_backend, **kwargs)
+        MMLogger.get_current_instance().warning(
+            "no CUDA: initialising the process group with gloo on the CPU")
+        torch_dist.init_process_group(backend="gloo", **kwargs)
+
+    if getattr(dist_utils._init_dist_pytorch, "__name__", "") != "init_dist_pytorch":
+        dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
+_cpu_friendly_pytorch_launcher()
