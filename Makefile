@@ -12,6 +12,7 @@ demo: setup
 	$(PY) run_eval.py robustness --model pit_s
 
 test: setup
+	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

@@ -52,4 +52,45 @@ def _run_detection(a) -> int:
     return 0
 
 
-PARSERS = [_detection]
+def _benchmark(sub) -> None:
+    from .cli import _engine_args
+    p = sub.add_parser("benchmark", help="params, GMACs, throughput (interleaved), peak memory")
+    p.add_argument("--models", required=True, help="comma list, e.g. pit_s,deit_small")
+    p.add_argument("--out", default=None)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--iters", type=int, default=3, help="forward passes per timed repeat")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--train-step", action="store_true", help="also time a training step")
+    _engine_args(p)
+    p.set_defaults(func=_run_benchmark, batch_size=128)
+
+
+def _run_benchmark(a) -> int:
+    from .benchmark import BenchmarkConfig, format_benchmark, run_benchmark
+    from .cli import _engine_cfg
+    res = run_benchmark(BenchmarkConfig(
+        models=tuple(m.strip() for m in a.models.split(",") if m.strip()), out=a.out,
+        batch_size=a.batch_size, input_size=a.input_size, repeats=a.repeats, iters=a.iters,
+        warmup=a.warmup, train_step=a.train_step, engine=_engine_cfg(a)))
+    print(format_benchmark(res["summary"]))
+    print(f"results: {res['out']}")
+    return 0
+
+
+def _report(sub) -> None:
+    p = sub.add_parser("report", help="Markdown/HTML/CSV comparison report over results directories")
+    p.add_argument("inputs", nargs="+", help="results directories (searched recursively)")
+    p.add_argument("--out", default="report", help="output directory")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(a) -> int:
+    from .report import build_report
+    paths = build_report(a.inputs, a.out)
+    for p in paths:
+        print(p)
+    return 0
+
+
+PARSERS = [_detection, _benchmark, _report]

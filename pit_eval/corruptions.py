@@ -33,6 +33,8 @@ GROUPS: Dict[str, Tuple[str, ...]] = {
 }
 SEVERITIES = (1, 2, 3, 4, 5)
 
+compat.apply()  # patch imagecorruptions once, for us and for mmdet's own Corrupt transform
+
 #: backend name -> function(image uint8 HxWx3, corruption, severity) -> uint8 HxWx3.
 #: The global np.random state is seeded by the caller.
 BACKENDS: Registry[Callable[[np.ndarray, str, int], np.ndarray]] = Registry("corruption backend")
@@ -40,7 +42,6 @@ BACKENDS: Registry[Callable[[np.ndarray, str, int], np.ndarray]] = Registry("cor
 
 @BACKENDS.register("reference")
 def _reference(img: np.ndarray, name: str, severity: int) -> np.ndarray:
-    compat.apply()
     from imagecorruptions import corrupt
     return corrupt(img, severity=severity, corruption_name=name)
 

@@ -1,0 +1,333 @@
+"""Comparison reports over results directories: report.md, a self-contained report.html (plots
+embedded) and summary.csv. Runs that are not comparable (sample vs real data, subset vs full set,
+different datasets) go into separate groups, never one column."""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from . import references
+from .corruptions import GROUPS
+from .results import ResultsError, atomic_write, read_meta
+
+logger = logging.getLogger(__name__)
+
+
+class Run:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.meta = read_meta(path)
+        sp = path / "summary.json"
+        try:
+            self.summary = json.loads(sp.read_text())
+        except FileNotFoundError:
+            raise ResultsError(f"{str(path)!r} has no summary.json (run not finished?); re-run it") from None
+        except json.JSONDecodeError as e:
+            raise ResultsError(f"{str(sp)!r} is corrupt ({e}); re-run to rebuild it") from None
+        self.kind = self.meta["kind"]
+
+    @property
+    def model(self) -> str:
+        return self.summary.get("model") or self.meta.get("model") or self.path.name
+
+    @property
+    def group(self) -> str:
+        """Comparability group: runs in different groups are never put in one column."""
+        if self.kind == "benchmark":
+            d = self.meta["identity"]["device"]
+            return f"benchmark on {d.get('gpu', d['device'])}, batch {self.meta['identity']['batch_size']}"
+        flags = self.summary.get("flags", [])
+        if self.kind == "detection":
+            data = self.meta["identity"].get("data", {})
+            return f"detection on {data.get('ann_file', 'ingested work_dir')}" + \
+                (" (sample data)" if any("sample" in f for f in flags) else "")
+        ident = self.meta["identity"]
+        parts = ["sample data" if ident.get("sample_data") else "real data"]
+        if ident.get("max_images"):
+            parts.append(f"subset ≤{ident['max_images']} images per dataset")
+        roots = sorted({v.get("path") or "" for v in self.meta.get("datasets", {}).values() if v.get("path")})
+        parts.append("datasets " + ", ".join(os.path.basename(os.path.dirname(r)) or r for r in roots[:1]))
+        return "robustness: " + "; ".join(parts)
+
+
+def find_runs(inputs: List[str]) -> List[Run]:
+    runs, seen = [], set()
+    for inp in inputs:
+        if not Path(inp).exists():
+            raise ResultsError(f"{inp!r} does not exist; pass results directories (e.g. results/)")
+        for meta in sorted(Path(inp).rglob("meta.json")):
+            if meta.parent.resolve() not in seen:
+                seen.add(meta.parent.resolve())
+                runs.append(Run(meta.parent))
+    if not runs:
+        raise ResultsError(f"no results found under {', '.join(inputs)} (no meta.json); run "
+                           "run_eval.py robustness / detection / benchmark first")
+    return runs
+
+
+def _pct(v) -> Optional[float]:
+    return None if v is None else 100.0 * v
+
+
+def robustness_row(run: Run) -> Dict[str, object]:
+    b = run.summary["benchmarks"]
+    ic = b.get("imagenet-c", {})
+    first = lambda k: (b.get(k, {}).get("acc1") or [None])[0]  # noqa: E731
+    return {"model": run.model, "weights": run.meta["identity"]["weights"]["source"],
+            "clean": _pct(b.get("clean", {}).get("acc1")), "mCE": _pct(ic.get("mce")),
+            "rel. mCE": _pct(ic.get("relative_mce")), "mean C acc": _pct(ic.get("mean_corrupted_acc")),
+            "ImageNet-A": _pct(b.get("imagenet-a", {}).get("acc1")),
+            "ImageNet-R": _pct(b.get("imagenet-r", {}).get("acc1")),
+            "Sketch": _pct(b.get("imagenet-sketch", {}).get("acc1")),
+            "V2": _pct(b.get("imagenet-v2", {}).get("acc1")),
+            "occlusion AUC": _pct(b.get("occlusion", {}).get("auc")),
+            "FGSM": _pct(first("fgsm")), "PGD": _pct(first("pgd"))}
+
+
+REF_COLUMNS = {"clean": ["clean_acc1", "clean_acc1_timm"], "ImageNet-A": ["imagenet-a_acc1"],
+               "ImageNet-R": ["imagenet-r_acc1"], "Sketch": ["imagenet-sketch_acc1"],
+               "V2": ["imagenet-v2_acc1"], "mCE": ["mce"], "FGSM": ["paper_fgsm_acc1"]}
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+
+
+def _table_md(rows: List[dict]) -> str:
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def reference_rows(rows: List[dict]) -> List[dict]:
+    """ours / reference / difference for every metric with a reference value."""
+    out = []
+    for r in rows:
+        for col, metrics in REF_COLUMNS.items():
+            for m in metrics:
+                ref = references.lookup(r["model"], m)
+                if ref and r.get(col) is not None:
+                    out.append({"model": r["model"], "metric": col, "ours": r[col],
+                                "reference": references.fmt(ref), "source": ref["source"],
+                                "difference": r[col] - ref["value"]})
+    return out
+
+
+# ------------------------------------------------------------------ plots
+def _fig_png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def make_plots(runs: List[Run]) -> Dict[str, bytes]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    plots: Dict[str, bytes] = {}
+    rob = [r for r in runs if r.kind == "robustness"]
+    ic_runs = [r for r in rob if r.summary["benchmarks"].get("imagenet-c")]
+    if ic_runs:
+        names = sorted({c for r in ic_runs for c, e in r.summary["benchmarks"]["imagenet-c"]["per_corruption"].items()
+                        if "ce" in e}) or sorted({c for r in ic_runs for c in r.summary["benchmarks"]["imagenet-c"]["per_corruption"]})
+        fig, ax = plt.subplots(figsize=(10, 3.5))
+        w = 0.8 / len(ic_runs)
+        for i, r in enumerate(ic_runs):
+            pc = r.summary["benchmarks"]["imagenet-c"]["per_corruption"]
+            vals = [100 * pc[c]["ce"] if c in pc and "ce" in pc[c] else 100 * (1 - pc.get(c, {}).get("mean_acc", np.nan))
+                    for c in names]
+            ax.bar(np.arange(len(names)) + i * w, vals, w, label=f"{r.model} [{r.path.name}]")
+        ax.set_xticks(np.arange(len(names)) + 0.4 - w / 2, names, rotation=45, ha="right")
+        ax.set_ylabel("CE % (error % where no CE)")
+        ax.set_title("ImageNet-C corruption error per corruption")
+        ax.legend(fontsize=7)
+        plots["ce_per_corruption"] = _fig_png(fig)
+        fig, axes = plt.subplots(1, 4, figsize=(12, 3), sharey=True)
+        for ax, grp in zip(axes, ("noise", "blur", "weather", "digital")):
+            for r in ic_runs:
+                grid = r.summary["benchmarks"]["imagenet-c"]["grid"]
+                sev = sorted({int(k.split("/")[1]) for k in grid})
+                ys = [np.mean([grid[f"{c}/{s}"] for c in GROUPS[grp] if f"{c}/{s}" in grid] or [np.nan]) * 100 for s in sev]
+                ax.plot(sev, ys, marker="o", label=r.model)
+            ax.set_title(grp)
+            ax.set_xlabel("severity")
+        axes[0].set_ylabel("top-1 %")
+        axes[-1].legend(fontsize=7)
+        plots["acc_vs_severity"] = _fig_png(fig)
+    for bench, xkey, title, xlabel in (("occlusion", "levels", "accuracy vs occlusion", "occluded fraction"),
+                                       ("fgsm", "eps", "FGSM accuracy vs ε", "ε (/255)"),
+                                       ("pgd", "eps", "PGD accuracy vs ε", "ε (/255)")):
+        rs = [r for r in rob if r.summary["benchmarks"].get(bench)]
+        if rs:
+            fig, ax = plt.subplots(figsize=(5, 3.2))
+            for r in rs:
+                b = r.summary["benchmarks"][bench]
+                ax.plot(b[xkey], [100 * v for v in b["acc1"]], marker="o", label=r.model)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("top-1 %")
+            ax.set_title(title)
+            ax.legend(fontsize=7)
+            plots[f"{bench}_curve"] = _fig_png(fig)
+    det = [r for r in runs if r.kind == "detection" and r.summary["benchmarks"].get("coco-c")]
+    if det:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for r in det:
+            cc = r.summary["benchmarks"]["coco-c"]
+            sev = sorted(cc["ap_by_severity"], key=int)
+            ax.plot([0] + [int(s) for s in sev], [100 * cc["P"]] + [100 * cc["ap_by_severity"][s] for s in sev],
+                    marker="o", label=r.model)
+        ax.set_xlabel("severity (0 = clean)")
+        ax.set_ylabel("box AP %")
+        ax.set_title("detection AP vs corruption severity")
+        ax.legend(fontsize=7)
+        plots["det_ap_vs_severity"] = _fig_png(fig)
+    bench_runs = [r for r in runs if r.kind == "benchmark"]
+    if bench_runs and rob:
+        ips = {m: row["infer_ips_median"] for b in bench_runs for m, row in b.summary["models"].items()}
+        pts = [(ips[r.model], 100 * r.summary["benchmarks"]["clean"]["acc1"], r.model) for r in rob
+               if r.model in ips and r.summary["benchmarks"].get("clean")]
+        if pts:
+            fig, ax = plt.subplots(figsize=(5, 3.2))
+            for x, y, m in pts:
+                ax.scatter(x, y)
+                ax.annotate(m, (x, y), fontsize=7)
+            ax.set_xlabel("images/s (this machine)")
+            ax.set_ylabel("clean top-1 %")
+            ax.set_title("accuracy vs throughput")
+            plots["acc_vs_throughput"] = _fig_png(fig)
+    return plots
+
+
+# ------------------------------------------------------------------ assembly
+def _sections(runs: List[Run]) -> List[Tuple[str, str, List[dict]]]:
+    """(title, explanation, rows) per comparability group and kind."""
+    groups: Dict[str, List[Run]] = {}
+    for r in runs:
+        groups.setdefault(r.group, []).append(r)
+    out = []
+    for g, rs in sorted(groups.items()):
+        kind = rs[0].kind
+        if kind == "robustness":
+            rows = [{**robustness_row(r), "run": r.path.name} for r in rs]
+        elif kind == "detection":
+            rows = []
+            for r in rs:
+                b = r.summary["benchmarks"]
+                cc = b.get("coco-c", {})
+                rows.append({"model": r.model, "run": r.path.name,
+                             **{k.replace("bbox_", "AP").replace("APmAP", "AP"): _pct(v)
+                                for k, v in b.get("coco", {}).items()},
+                             "P": _pct(cc.get("P")), "mPC": _pct(cc.get("mPC")), "rPC": _pct(cc.get("rPC"))})
+        else:
+            rows = []
+            for r in rs:
+                for m, row in r.summary["models"].items():
+                    rat = r.summary["ratios_vs_deit"].get(m, {})
+                    ref = references.lookup(m, "gmacs")
+                    rows.append({"model": m, "params M": row["params_m"], "GMACs": row["gmacs"],
+                                 "paper GMACs": ref["value"] if ref else None,
+                                 "img/s": row["infer_ips_median"],
+                                 "img/s min–max": f"{row['infer_ips_min']:.1f}–{row['infer_ips_max']:.1f}",
+                                 "vs DeiT": rat.get("ratio"), "paper ratio (V100)": rat.get("paper_ratio"),
+                                 "peak MiB": row.get("peak_mem_mib")})
+        why = ("Runs in this group share data and protocol, so their columns compare; other groups are "
+               "kept apart because their data, subset or device differ.")
+        out.append((g, why, rows))
+    return out
+
+
+def provenance(runs: List[Run]) -> List[dict]:
+    rows = []
+    for r in runs:
+        ident, v = r.meta["identity"], r.meta.get("versions", {})
+        w = ident.get("weights") or ident.get("checkpoint") or {}
+        rows.append({"run": str(r.path), "kind": r.kind, "model": r.model,
+                     "weights": w.get("source") or w.get("path") or "—",
+                     "sha256": (w.get("sha256") or "—")[:16],
+                     "flags": "; ".join(r.summary.get("flags", [])) or "—",
+                     "device": (r.meta.get("engine") or {}).get("device", (ident.get("device") or {}).get("device", "—")),
+                     "torch / timm / mmdet": f"{v.get('torch')} / {v.get('timm')} / {v.get('mmdet')}",
+                     "commit": (r.meta.get("git_commit") or "—")[:10]})
+    return rows
+
+
+def build_report(inputs: List[str], out: str) -> List[str]:
+    runs = find_runs(inputs)
+    outp = Path(out)
+    try:
+        (outp / "plots").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ResultsError(f"report directory {out!r} is not writable ({e.strerror}); choose another --out") from None
+    sections = _sections(runs)
+    plots = make_plots(runs)
+    for name, png in plots.items():
+        (outp / "plots" / f"{name}.png").write_bytes(png)
+    rob_rows = [robustness_row(r) for r in runs if r.kind == "robustness"]
+    refs = reference_rows(rob_rows)
+    prov = provenance(runs)
+    md = ["# pit_eval report", "", f"{len(runs)} run(s) from {', '.join(inputs)}.", ""]
+    flagged = sorted({f for r in runs for f in r.summary.get("flags", [])})
+    md += [f"> **{f}**" for f in flagged] + [""]
+    for title, why, rows in sections:
+        md += [f"## {title}", "", why, "", _table_md(rows), ""]
+    md += ["## Against the paper and timm", "", "Unverified reference values are marked.", "",
+           _table_md(refs) or "No reference values for these models.", ""]
+    md += ["## Plots", ""] + [f"![{n}](plots/{n}.png)" for n in plots] + [""]
+    md += ["## Provenance", "", _table_md(prov), ""]
+    atomic_write(outp / "report.md", "\n".join(md))
+    atomic_write(outp / "report.html", _html(runs, inputs, flagged, sections, refs, plots, prov))
+    _write_csv(outp / "summary.csv", sections)
+    logger.info("report written to %s (%d runs, %d plots)", outp, len(runs), len(plots))
+    return [str(outp / "report.md"), str(outp / "report.html"), str(outp / "summary.csv")]
+
+
+def _html_table(rows: List[dict]) -> str:
+    if not rows:
+        return "<p>none</p>"
+    cols = list(rows[0])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html(runs, inputs, flagged, sections, refs, plots, prov) -> str:
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>pit_eval report</title><style>",
+             "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}th{background:#eee}"
+             ".flag{background:#fff3cd;padding:6px;border-left:4px solid #e0a800}img{max-width:100%}",
+             "</style></head><body><h1>pit_eval report</h1>",
+             f"<p>{len(runs)} run(s) from {html.escape(', '.join(inputs))}.</p>"]
+    parts += [f"<p class='flag'>{html.escape(f)}</p>" for f in flagged]
+    for title, why, rows in sections:
+        parts += [f"<h2>{html.escape(title)}</h2><p>{html.escape(why)}</p>", _html_table(rows)]
+    parts += ["<h2>Against the paper and timm</h2><p>Unverified reference values are marked.</p>", _html_table(refs)]
+    parts += ["<h2>Plots</h2>"] + [f"<figure><img alt='{n}' src='data:image/png;base64,"
+                                   f"{base64.b64encode(p).decode()}'><figcaption>{n}</figcaption></figure>"
+                                   for n, p in plots.items()]
+    parts += ["<h2>Provenance</h2>", _html_table(prov), "</body></html>"]
+    return "\n".join(parts)
+
+
+def _write_csv(path: Path, sections) -> None:
+    buf = io.StringIO()
+    rows = [{"group": title, **row} for title, _, rs in sections for row in rs]
+    fields: List[str] = []
+    for r in rows:
+        fields.extend(k for k in r if k not in fields)
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(path, buf.getvalue())

@@ -1,0 +1,117 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pit_eval.benchmark import BenchmarkConfig, run_benchmark, throughput_ratios
+from pit_eval.engine import EngineConfig
+from pit_eval.report import build_report
+from pit_eval.results import ResultsError
+from pit_eval.robustness import RobustnessConfig, RobustnessRun
+
+ROOT = Path(__file__).resolve().parents[1]
+ENG = EngineConfig(batch_size=5, workers=0, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    for model in ("pit_ti", "deit_tiny"):
+        RobustnessRun(RobustnessConfig(
+            model=model, weights="none", out=str(root / "robustness" / model),
+            benchmarks=("clean", "imagenet-c", "occlusion", "fgsm"), corruptions=("fog", "snow"),
+            severities=(1, 2), engine=ENG)).run()
+    run_benchmark(BenchmarkConfig(models=("pit_ti", "deit_tiny"), out=str(root / "benchmark"), batch_size=2,
+                                  repeats=2, iters=1, warmup=1, engine=EngineConfig(quiet=True)))
+    return root
+
+
+def test_throughput_ratio_on_fixed_timings():
+    r = throughput_ratios({"pit_s": 1266.0, "deit_small": 980.0, "pit_ti": 30.0, "deit_tiny": 20.0})
+    assert r["pit_s"]["ratio"] == pytest.approx(1266 / 980) and r["pit_s"]["paper_ratio"] == pytest.approx(1266 / 980)
+    assert r["pit_ti"] == {"vs": "deit_tiny", "ratio": 1.5, "paper_ratio": pytest.approx(3030 / 2564)}
+    assert "pit_b" not in r
+
+
+def test_benchmark_numbers(runs):
+    s = json.loads((runs / "benchmark" / "summary.json").read_text())
+    pit = s["models"]["pit_ti"]
+    assert abs(pit["params_m"] - 4.85) < 0.01 and abs(pit["gmacs"] - 0.71) / 0.71 < 0.05
+    assert all(m["infer_ips_median"] > 0 and m["infer_ips_min"] <= m["infer_ips_median"] <= m["infer_ips_max"]
+               for m in s["models"].values())
+    assert s["ratios_vs_deit"]["pit_ti"]["ratio"] == pytest.approx(
+        pit["infer_ips_median"] / s["models"]["deit_tiny"]["infer_ips_median"])
+
+
+def test_report_sections_and_numbers(runs, tmp_path, artifacts):
+    paths = build_report([str(runs)], str(tmp_path / "rep"))
+    md = Path(paths[0]).read_text()
+    for section in ("## benchmark on", "## robustness: sample data", "## Against the paper and timm",
+                    "## Plots", "## Provenance", "sample data — not comparable to the paper",
+                    "random weights"):
+        assert section in md, section
+    for plot in ("ce_per_corruption", "acc_vs_severity", "occlusion_curve", "fgsm_curve", "acc_vs_throughput"):
+        assert (tmp_path / "rep" / "plots" / f"{plot}.png").exists(), plot
+    rows = {r["model"]: r for r in __import__("csv").DictReader(open(paths[2])) if r.get("clean")}
+    for model in ("pit_ti", "deit_tiny"):
+        s = json.loads((runs / "robustness" / model / "summary.json").read_text())
+        assert float(rows[model]["clean"]) == pytest.approx(100 * s["benchmarks"]["clean"]["acc1"])
+        assert float(rows[model]["mean C acc"]) == pytest.approx(100 * s["benchmarks"]["imagenet-c"]["mean_corrupted_acc"])
+    shutil.copytree(tmp_path / "rep", artifacts / "report", dirs_exist_ok=True)
+
+
+def test_sample_and_real_runs_are_kept_apart(runs, tmp_path):
+    real = tmp_path / "real"
+    shutil.copytree(runs / "robustness" / "pit_ti", real)
+    meta = json.loads((real / "meta.json").read_text())
+    meta["identity"]["sample_data"] = False
+    (real / "meta.json").write_text(json.dumps(meta))
+    md = Path(build_report([str(runs), str(real)], str(tmp_path / "rep"))[0]).read_text()
+    assert "## robustness: real data" in md and "## robustness: sample data" in md
+
+
+def test_report_bad_input(tmp_path, runs):
+    with pytest.raises(ResultsError, match="no results found"):
+        build_report([str(tmp_path)], str(tmp_path / "o"))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "meta.json").write_text(json.dumps({"schema_version": 99, "kind": "robustness"}))
+    with pytest.raises(ResultsError, match="schema version 99"):
+        build_report([str(bad)], str(tmp_path / "o"))
+    (bad / "meta.json").write_text("{not json")
+    with pytest.raises(ResultsError, match="corrupt"):
+        build_report([str(bad)], str(tmp_path / "o"))
+    with pytest.raises(ResultsError, match="not writable"):
+        build_report([str(runs)], "/proc/pit_eval_report")
+
+
+def test_html_report_renders_in_chromium(runs, tmp_path, artifacts):
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium missing: `make test` installs it (scripts/ensure_chromium.sh)"
+    html = Path(build_report([str(runs)], str(tmp_path / "rep"))[1])
+    # the page reports broken images and console errors into its own title after load
+    probe = html.with_name("probe.html")
+    probe.write_text(html.read_text().replace("</body>", """<script>
+      window.__errors = [];
+      window.addEventListener('error', e => window.__errors.push(String(e.message)));
+      window.addEventListener('load', () => {
+        const imgs = [...document.images];
+        const broken = imgs.filter(i => !i.complete || i.naturalWidth === 0).length;
+        document.title = 'IMAGES=' + imgs.length + ' BROKEN=' + broken + ' ERRORS=' + window.__errors.length;
+      });</script></body>"""))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert "<title>IMAGES=" in dom.stdout, dom.stderr[-2000:]
+    title = dom.stdout.split("<title>")[1].split("</title>")[0]
+    n_img = int(title.split("IMAGES=")[1].split()[0])
+    assert n_img >= 4 and "BROKEN=0" in title and "ERRORS=0" in title, title
+    shot = artifacts / "report_screenshot.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,2400", html.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
