@@ -4,7 +4,6 @@ different datasets) go into separate groups, never one column."""
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -15,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 from . import references
 from .corruptions import GROUPS
-from .results import ResultsError, atomic_write, read_meta
+from .results import ResultsError, atomic_write, csv_text, read_meta
 
 logger = logging.getLogger(__name__)
 
@@ -322,12 +321,4 @@ def _html(runs, inputs, flagged, sections, refs, plots, prov) -> str:
 
 
 def _write_csv(path: Path, sections) -> None:
-    buf = io.StringIO()
-    rows = [{"group": title, **row} for title, _, rs in sections for row in rs]
-    fields: List[str] = []
-    for r in rows:
-        fields.extend(k for k in r if k not in fields)
-    w = csv.DictWriter(buf, fieldnames=fields)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, csv_text({"group": title, **row} for title, _, rs in sections for row in rs))

@@ -165,16 +165,21 @@ class RunDir:
             return
         doc = {"schema_version": SCHEMA_VERSION, "kind": self.kind, **summary}
         atomic_write(self.path / "summary.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        rows = list(rows)
-        buf = io.StringIO()
-        if rows:
-            fields: List[str] = []
-            for r in rows:
-                fields.extend(k for k in r if k not in fields)
-            w = csv.DictWriter(buf, fieldnames=fields)
-            w.writeheader()
-            w.writerows(rows)
-        atomic_write(self.path / "summary.csv", buf.getvalue())
+        atomic_write(self.path / "summary.csv", csv_text(rows))
+
+
+def csv_text(rows: Iterable[dict]) -> str:
+    """CSV of dict rows; the header is the union of their keys in first-seen order."""
+    rows = list(rows)
+    buf = io.StringIO()
+    if rows:
+        fields: List[str] = []
+        for r in rows:
+            fields.extend(k for k in r if k not in fields)
+        w = csv.DictWriter(buf, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
 
 
 def read_meta(path: str | os.PathLike) -> dict:
