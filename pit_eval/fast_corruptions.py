@@ -6,12 +6,16 @@
   order, and its tuple "swap" of numpy views is in fact a one-way copy
   (``x[h, w] = x[h + dy, w + dx]``, the source keeps its value). A compiled loop over the pre-drawn
   offsets reproduces it exactly.
+* zoom_blur: ``scipy.ndimage.zoom`` with factor 1 on the channel axis interpolates with weights
+  exactly 1 and 0 along it, so zooming each channel as a 2-D array gives the same floats, about 2x
+  faster.
 * every other corruption is delegated to the reference implementation (identical by construction).
 """
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import zoom as scizoom
 
 from . import compat
 from .corruptions import BACKENDS
@@ -47,7 +51,31 @@ def glass_blur(x: Image.Image, severity: int = 1) -> np.ndarray:
     return np.clip(corr.gaussian(img / 255., sigma=sigma, multichannel=True), 0, 1) * 255
 
 
-FAST = {"glass_blur": glass_blur}
+ZOOM_FACTORS = [np.arange(1, 1.11, 0.01), np.arange(1, 1.16, 0.01), np.arange(1, 1.21, 0.02),
+                np.arange(1, 1.26, 0.02), np.arange(1, 1.31, 0.03)]
+
+
+def _clipped_zoom(img: np.ndarray, factor: float) -> np.ndarray:
+    h0 = int(np.ceil(img.shape[0] / float(factor)))
+    w0 = int(np.ceil(img.shape[1] / float(factor)))
+    top0, top1 = (img.shape[0] - h0) // 2, (img.shape[1] - w0) // 2
+    crop = img[top0:top0 + h0, top1:top1 + w0]
+    return np.stack([scizoom(np.ascontiguousarray(crop[..., c]), (factor, factor), order=1)
+                     for c in range(img.shape[2])], axis=-1)
+
+
+def zoom_blur(x: Image.Image, severity: int = 1) -> np.ndarray:
+    factors = ZOOM_FACTORS[severity - 1]
+    x = (np.array(x) / 255.).astype(np.float32)
+    out = np.zeros_like(x)
+    for factor in factors:
+        layer = _clipped_zoom(x, factor)[:x.shape[0], :x.shape[1], :]
+        out[:layer.shape[0], :layer.shape[1]] += layer
+    x = (x + out) / (len(factors) + 1)
+    return np.clip(x, 0, 1) * 255
+
+
+FAST = {"glass_blur": glass_blur, "zoom_blur": zoom_blur}
 
 
 @BACKENDS.register("fast")

@@ -35,20 +35,22 @@ def test_different_seeds_give_different_pixels(name):
     assert not np.array_equal(a, b), f"{name}: seed has no effect"
 
 
+@pytest.mark.parametrize("name", ["glass_blur", "zoom_blur"])
 @pytest.mark.parametrize("shape", [(224, 224), (224, 224, 3), (97, 131, 3), (300, 451, 3)])
-def test_fast_glass_blur_is_bit_exact(shape):
+def test_fast_backend_is_bit_exact(name, shape):
     img = _img(*shape[:2], seed=3, gray=len(shape) == 2)
     for s in C.SEVERITIES if shape[0] <= 224 else (1, 5):
-        ref = C.corrupt_image(img, "glass_blur", s, seed_value=11, backend="reference")
-        fast = C.corrupt_image(img, "glass_blur", s, seed_value=11, backend="fast")
-        assert np.array_equal(ref, fast), f"glass_blur/{s} at {shape}: max diff " \
+        ref = C.corrupt_image(img, name, s, seed_value=11, backend="reference")
+        fast = C.corrupt_image(img, name, s, seed_value=11, backend="fast")
+        assert np.array_equal(ref, fast), f"{name}/{s} at {shape}: max diff " \
             f"{np.abs(ref.astype(int) - fast.astype(int)).max()}"
 
 
-def test_fast_glass_blur_on_sample_photo():
+@pytest.mark.parametrize("name", ["glass_blur", "zoom_blur", "frost", "snow", "spatter"])
+def test_fast_backend_on_sample_photo(name):
     img = np.asarray(Image.open(SAMPLE_ROOT / "imagenet/val/n02123045/chelsea.JPEG").convert("RGB"))
-    ref = C.corrupt_image(img, "glass_blur", 4, seed_value=5, backend="reference")
-    assert np.array_equal(ref, C.corrupt_image(img, "glass_blur", 4, seed_value=5, backend="fast"))
+    ref = C.corrupt_image(img, name, 4, seed_value=5, backend="reference")
+    assert np.array_equal(ref, C.corrupt_image(img, name, 4, seed_value=5, backend="fast")), name
 
 
 def test_global_rng_state_is_restored():
