@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from . import references
-from .engine import AMP_DTYPES, Engine, EngineConfig
+from .engine import Engine, EngineConfig
 from .flops import count_macs, count_params
 from .models import create_model
 from .results import RunDir

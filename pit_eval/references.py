@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 PATH = Path(__file__).with_name("reference_values.json")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -15,7 +15,7 @@ from . import references
 from .attacks import ATTACKS, AttackConfig
 from .corruptions import BACKENDS, CorruptedImageNet, parse_corruptions, parse_severities
 from .data import SAMPLE_NOTE, DataError, EvalTransform
-from .datasets import DATASETS, DataLocation, fingerprint, locate, open_folder, prerendered_c_root
+from .datasets import DATASETS, fingerprint, locate, open_folder, prerendered_c_root
 from .engine import Engine, EngineConfig
 from .metrics import area_under_curve, imagenet_c_summary
 from .models import Normalized, WeightsInfo, create_model

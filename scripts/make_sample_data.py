@@ -6,7 +6,6 @@ Run:  python scripts/make_sample_data.py   (deterministic; the output is committ
 """
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from pathlib import Path

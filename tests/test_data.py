@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from pit_eval.data import (SAMPLE_ROOT, BadImageError, DataError, EvalTransform, ImageList,
-                           imagenet_wnids, load_rgb, scan_class_folders, subset_indices)
+                           imagenet_wnids, load_rgb, scan_class_folders)
 from pit_eval.datasets import DATASETS, class_names
 
 

@@ -145,11 +145,15 @@ def test_pos_embed_resize_and_small_input():
     bb = PiT("ti").eval()
     with pytest.raises(ValueError, match="smaller than one patch"):
         bb(torch.zeros(1, 3, 12, 300))
-    with torch.no_grad():  # cached per grid and equal to a fresh resize
-        a = bb(torch.rand(1, 3, 333, 517))[0]
-        assert len(bb._pos_cache) == 1
-        bb._pos_cache.clear()
-        torch.manual_seed(0)
+    x = torch.rand(1, 3, 333, 517)
+    with torch.no_grad():  # cached per grid (no grad), and the same as the uncached path
+        cached = bb(x)[0]
+        assert list(bb._pos_cache) == [(40, 63)]
+        cached_again = bb(x)[0]
+    with torch.enable_grad():
+        fresh = bb(x)[0]
+    assert torch.equal(cached, cached_again) and torch.allclose(cached, fresh.detach(), atol=1e-6)
+    assert fresh.requires_grad
     with pytest.raises(ValueError, match="out_indices"):
         PiT("s", out_indices=(3,))
     with pytest.raises(ValueError, match="arch"):

@@ -1,6 +1,5 @@
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -116,8 +115,8 @@ def test_prerendered_imagenet_c_tree_is_read(tmp_path):
 
 
 def test_workers_do_not_change_results(tmp_path):
-    a = _run(tmp_path / "w0", benchmarks=("imagenet-c",))
-    b = _run(tmp_path / "w2", benchmarks=("imagenet-c",), engine=EngineConfig(batch_size=2, workers=2, quiet=True))
+    _run(tmp_path / "w0", benchmarks=("imagenet-c",))
+    _run(tmp_path / "w2", benchmarks=("imagenet-c",), engine=EngineConfig(batch_size=2, workers=2, quiet=True))
     fa = {c["key"]: c["pred_fingerprint"] for c in _cells(tmp_path / "w0")}
     fb = {c["key"]: c["pred_fingerprint"] for c in _cells(tmp_path / "w2")}
     assert fa == fb and len(fa) == 4
