@@ -8,7 +8,8 @@ import timm
 from mmengine.logging import MMLogger
 from torch import nn
 
-from pit_eval.models import WeightsError, convert_state_dict, read_state_dict
+from pit_eval.models import (WeightsError, convert_state_dict, hub_offline_if_unreachable, load_strict,
+                             read_state_dict)
 
 #: keys of the classification model that a detection backbone does not use
 CLASSIFIER_KEYS = ("head.", "head_dist.", "norm.", "fc_norm.")
@@ -20,10 +21,10 @@ def load_pretrained(model: nn.Module, timm_arch: str, checkpoint: str,
     classifier keys, and log what was loaded and what was ignored."""
     logger = MMLogger.get_current_instance()
     if checkpoint.startswith(("timm/", "hf-hub:", "hub:")):
-        hub_id = checkpoint.split(":", 1)[-1] if ":" in checkpoint.split("/")[0] else checkpoint
+        hub_id = checkpoint.split(":", 1)[1] if checkpoint.startswith(("hf-hub:", "hub:")) else checkpoint
         try:
-            src = timm.create_model(f"hf-hub:{hub_id}" if not hub_id.startswith("hf-hub:") else hub_id,
-                                    pretrained=True)
+            with hub_offline_if_unreachable():
+                src = timm.create_model(f"hf-hub:{hub_id}", pretrained=True)
         except Exception as e:
             raise WeightsError(f"could not fetch backbone weights {checkpoint!r} from the Hugging Face "
                                f"hub ({e.__class__.__name__}); offline, download them elsewhere and set "
@@ -38,7 +39,6 @@ def load_pretrained(model: nn.Module, timm_arch: str, checkpoint: str,
     own = model.state_dict()
     dropped = sorted(k for k in sd if k.startswith(ignore) and k not in own)
     sd = {k: v for k, v in sd.items() if k not in dropped}
-    from pit_eval.models import load_strict
     load_strict(model, sd, f"backbone weights {origin}")
     logger.info(f"{type(model).__name__} ({timm_arch}): loaded {len(sd)} tensors from {origin}"
                 + (f" [{converted}]" if converted else "")

@@ -172,7 +172,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 @contextlib.contextmanager
-def _hub_offline_if_unreachable() -> Iterator[None]:
+def hub_offline_if_unreachable() -> Iterator[None]:
     """Use the local cache only when the hub cannot be reached (avoids ~30 s of HTTP retries)."""
     from huggingface_hub import constants
     old = constants.HF_HUB_OFFLINE
@@ -187,7 +187,7 @@ def _hub_offline_if_unreachable() -> Iterator[None]:
 
 def _create_from_hub(arch: str, **kwargs) -> Tuple[nn.Module, WeightsInfo]:
     try:
-        with _hub_offline_if_unreachable():
+        with hub_offline_if_unreachable():
             model = timm.create_model(arch, pretrained=True, **kwargs)
     except Exception as e:
         raise WeightsError(
