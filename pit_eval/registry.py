@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Dict, Generic, Iterable, List, TypeVar
+from typing import Dict, Generic, Iterable, List, TypeVar
 
 T = TypeVar("T")
 
@@ -61,5 +61,3 @@ def check_choice(kind: str, value: str, allowed: Iterable[str]) -> str:
         raise ValueError(unknown_name_message(kind, value, allowed))
     return value
 
-
-Factory = Callable[..., T]

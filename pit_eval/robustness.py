@@ -15,7 +15,7 @@ from . import references
 from .attacks import ATTACKS, AttackConfig
 from .corruptions import BACKENDS, CorruptedImageNet, parse_corruptions, parse_severities
 from .data import SAMPLE_NOTE, DataError, EvalTransform
-from .datasets import DATASETS, fingerprint, locate, open_folder, prerendered_c_root
+from .datasets import DATASETS, fingerprint, flag, locate, open_folder, prerendered_c_root
 from .engine import Engine, EngineConfig
 from .metrics import area_under_curve, imagenet_c_summary
 from .models import Normalized, WeightsInfo, create_model
@@ -107,11 +107,11 @@ class RobustnessRun:
             b = missing[0]
             spec = DATASETS[BENCH_DATA[b]]
             raise DataError(f"benchmark {b!r} needs the {spec.name} folder: not found "
-                            f"(looked for {flag_hint(spec, self.cfg.data_root)}); give {('--' + spec.name)} DIR, "
+                            f"(looked for {flag_hint(spec, self.cfg.data_root)}); give {flag(spec.name)} DIR, "
                             f"set {spec.env}, or drop it from --benchmarks")
         for b in missing:
-            logger.warning("skipping benchmark %s: no %s data found (give --%s or --data-root)",
-                           b, BENCH_DATA[b], BENCH_DATA[b])
+            logger.warning("skipping benchmark %s: no %s data found (give %s or --data-root)",
+                           b, BENCH_DATA[b], flag(BENCH_DATA[b]))
         chosen = [b for b in wanted if b not in missing]
         if not chosen:
             raise DataError("no benchmark has data; give --data-root or the dataset folders")
@@ -226,7 +226,7 @@ class RobustnessRun:
 
 
 def flag_hint(spec, data_root: Optional[str]) -> str:
-    return f"{data_root}/{spec.subdir}" if data_root else f"${spec.env} / --{spec.name}"
+    return f"{data_root}/{spec.subdir}" if data_root else f"${spec.env} / {flag(spec.name)}"
 
 
 def default_out(model: str, sample: bool) -> str:
