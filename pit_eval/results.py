@@ -73,6 +73,43 @@ def package_versions() -> Dict[str, Optional[str]]:
     return out
 
 
+class Journal:
+    """An append-only JSON-lines file: each append is flushed and fsynced, so a kill loses at most
+    the records being written; a torn last line is ignored on reading (and truncated by the writer).
+    Every record must carry a ``key``."""
+
+    def __init__(self, path: str | os.PathLike, writer: bool = True) -> None:
+        self.path, self.writer = Path(path), writer
+
+    def read(self) -> List[dict]:
+        if not self.path.exists():
+            return []
+        records, good_bytes = [], 0
+        with open(self.path, "rb") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                    rec["key"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    logger.warning("%s: ignoring a torn record at byte %d (interrupted run)", self.path,
+                                   good_bytes)
+                    break
+                records.append(rec)
+                good_bytes += len(line)
+        if self.writer and good_bytes != self.path.stat().st_size:
+            with open(self.path, "r+b") as f:
+                f.truncate(good_bytes)
+        return records
+
+    def append(self, records: Iterable[dict]) -> None:
+        if not self.writer:
+            return
+        with open(self.path, "a") as f:
+            f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+
+
 class RunDir:
     """One results directory. Only the main rank writes (``writer=False`` elsewhere)."""
 
@@ -128,24 +165,7 @@ class RunDir:
                 "discard its cells and start over")
 
     def _read_cells(self) -> Dict[str, dict]:
-        path = self.path / "cells.jsonl"
-        if not path.exists():
-            return {}
-        cells, good_bytes = {}, 0
-        with open(path, "rb") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                    cells[rec["key"]] = rec
-                    good_bytes += len(line)
-                except (json.JSONDecodeError, KeyError):
-                    logger.warning("%s: ignoring a torn record at byte %d (interrupted run)", path,
-                                   good_bytes)
-                    break
-        if self.writer and good_bytes != path.stat().st_size:
-            with open(path, "r+b") as f:
-                f.truncate(good_bytes)
-        return cells
+        return {rec["key"]: rec for rec in Journal(self.path / "cells.jsonl", self.writer).read()}
 
     def done(self, key: str) -> bool:
         return key in self.cells
@@ -153,12 +173,11 @@ class RunDir:
     def add(self, record: dict) -> None:
         """Append one finished cell (durably) and remember it."""
         self.cells[record["key"]] = record
-        if not self.writer:
-            return
-        with open(self.path / "cells.jsonl", "a") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        Journal(self.path / "cells.jsonl", self.writer).append([record])
+
+    def journal(self, name: str) -> "Journal":
+        """A further append-only record in this directory (e.g. per-foreground progress)."""
+        return Journal(self.path / name, self.writer)
 
     def write_summary(self, summary: dict, rows: Iterable[dict]) -> None:
         if not self.writer:

@@ -9,27 +9,32 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
+from torchvision.transforms import PILToTensor
 from tqdm import tqdm
 
 from . import references
 from .attacks import ATTACKS, AttackConfig
 from .corruptions import BACKENDS, CorruptedImageNet, parse_corruptions, parse_severities
 from .data import SAMPLE_NOTE, DataError, EvalTransform
-from .datasets import DATASETS, fingerprint, flag, locate, open_folder, prerendered_c_root
+from . import background
+from .background import IN9Tree
+from .data import ImageList
+from .datasets import DATASETS, fingerprint, flag, locate, open_folder, prerendered_c_root, thin
 from .engine import Engine, EngineConfig
 from .metrics import area_under_curve, imagenet_c_summary
 from .models import Normalized, WeightsInfo, create_model
 from .occlusion import Occluded, OcclusionConfig
 from .registry import check_choice
-from .results import RunDir
+from .results import RunDir, stable_hash
 
 logger = logging.getLogger(__name__)
 
 BENCHMARKS = ("clean", "imagenet-c", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-v2",
-              "occlusion", "fgsm", "pgd")
+              "occlusion", "fgsm", "pgd", "in9", "bgc")
 BENCH_DATA = {"clean": "imagenet", "imagenet-c": "imagenet", "occlusion": "imagenet", "fgsm": "imagenet",
               "pgd": "imagenet", "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r",
-              "imagenet-sketch": "imagenet-sketch", "imagenet-v2": "imagenet-v2"}
+              "imagenet-sketch": "imagenet-sketch", "imagenet-v2": "imagenet-v2", "in9": "imagenet-9",
+              "bgc": "imagenet-9"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class RobustnessConfig:
     occlusion: OcclusionConfig = OcclusionConfig()
     fgsm: Tuple[AttackConfig, ...] = (AttackConfig(eps=1.0),)
     pgd: Tuple[AttackConfig, ...] = (AttackConfig(eps=1.0, steps=5, step_size=0.5, random_start=True),)
+    bgc_max_backgrounds: Optional[int] = None     # Background Challenge on a flagged subset
+    in9_map: Optional[str] = None                 # ImageNet -> IN-9 map file (default: embedded)
     seed: int = 0
     max_images: Optional[int] = None
     on_bad_image: str = "error"
@@ -66,8 +73,10 @@ class RobustnessConfig:
         parse_severities(self.severities)
         for name, _ in self.paths:
             check_choice("dataset", name, DATASETS)
-        if self.max_images is not None and self.max_images < 1:
-            raise ValueError(f"--max-images must be >= 1, got {self.max_images}")
+        for name in ("max_images", "bgc_max_backgrounds"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
         return self
 
     def to_dict(self) -> dict:
@@ -80,8 +89,10 @@ class Cell:
     benchmark: str
     variant: str                   # corruption / occlusion protocol / attack / ""
     param: Optional[float]         # severity / level / eps
-    make: Callable[[], tuple]      # -> (dataset, class_subset, perturb)
+    make: Optional[Callable[[], tuple]]  # -> (dataset, class_subset, perturb) for the engine's loop
     data: dict = field(default_factory=dict)
+    pred_map: Optional[List[int]] = None   # top-1 class -> label (IN-9)
+    evaluate: Optional[Callable[[RunDir], dict]] = None  # a benchmark with its own loop (bgc)
 
 
 class RobustnessRun:
@@ -97,6 +108,7 @@ class RobustnessRun:
         logger.info("eval transform: %s", self.transform.to_dict())
         self.model = self.engine.prepare(Normalized(model, self.transform.mean, self.transform.std))
         self.sample = any(self.locations[BENCH_DATA[b]].is_sample for b in self.benchmarks)
+        self._in9: Optional[tuple] = None   # (IN9Tree, class map), scanned once
         self.cells = self._plan()
 
     # ---------------------------------------------------------------- planning
@@ -142,6 +154,8 @@ class RobustnessRun:
                     key = f"occlusion/{occ.protocol}/p{occ.patch_size}/fill={occ.fill}/{level:g}"
                     cells.append(Cell(key, b, occ.protocol, level, lambda l=level: (
                         Occluded(clean, occ, l, cfg.seed, self.transform.mean), None, None), clean_fp))
+            elif b in ("in9", "bgc"):
+                cells.extend(self._plan_in9(b))
             else:  # fgsm / pgd
                 for a in getattr(cfg, b):
                     key = f"{b}/eps={a.eps:g}/steps={a.steps}/step={a.step_size}/rs={a.random_start}"
@@ -167,6 +181,27 @@ class RobustnessRun:
                     cells.append(Cell(f"imagenet-c/{c}/{s}", "imagenet-c", c, s, lambda c=c, s=s: (
                         CorruptedImageNet(clean, c, s, seed=cfg.seed, backend=cfg.corruption_backend,
                                           input_size=self.transform.input_size), None, None), fp))
+        return cells
+
+    def _plan_in9(self, benchmark: str) -> List[Cell]:
+        cfg = self.cfg
+        if self._in9 is None:
+            self._in9 = (IN9Tree(self.locations["imagenet-9"].path),
+                         background.load_map(cfg.in9_map or background.MAP_PATH))
+        tree, in9_map = self._in9
+        if benchmark == "bgc":
+            spec = background.plan_challenge(tree, cfg.max_images, cfg.bgc_max_backgrounds)
+            fp = spec.fingerprint()
+            journal = f"bgc-{stable_hash(fp)}.jsonl"
+            return [Cell("bgc", "bgc", "challenge", None, None, fp, evaluate=lambda rd: background.run_challenge(
+                spec, self.model, self.engine, rd.journal(journal), in9_map))]
+        cells = []
+        for v in tree.variants:
+            samples = thin(tree.samples(v), cfg.max_images)
+            background.check_same_size([p for p, _ in samples], f"IN-9 {v}")
+            ds = ImageList(samples, PILToTensor(), cfg.on_bad_image, root=str(tree.root / v / "val"))
+            cells.append(Cell(f"in9/{v}", "in9", v, None, lambda ds=ds: (ds, None, None), fingerprint(ds),
+                              pred_map=in9_map))
         return cells
 
     def _perturb(self, attack: str, acfg: AttackConfig):
@@ -195,7 +230,7 @@ class RobustnessRun:
         bar = tqdm(todo, desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
         for cell in bar:
             bar.set_postfix_str(cell.key)
-            rd.add(self._run_cell(cell))
+            rd.add(self._run_cell(cell, rd))
         summary = summarize(rd.cells.values(), cfg.model, self.weights, self.sample,
                             cfg.max_images, [c.key for c in self.cells])
         rd.write_summary(summary, cell_rows(rd.cells.values()))
@@ -211,15 +246,18 @@ class RobustnessRun:
                             f"({old.get('data')}) than now ({cell.data}); use another --out or --force")
         return old.get("data") == cell.data
 
-    def _run_cell(self, cell: Cell) -> dict:
+    def _run_cell(self, cell: Cell, rd: RunDir) -> dict:
         t0 = time.time()
-        dataset, subset, perturb = cell.make()
-        counts = self.engine.evaluate(self.model, dataset, cell.key, subset, perturb)
+        if cell.evaluate is not None:
+            counts = cell.evaluate(rd)
+        else:
+            dataset, subset, perturb = cell.make()
+            counts = self.engine.evaluate(self.model, dataset, cell.key, subset, perturb, cell.pred_map)
         n = counts["n"]
         return {"key": cell.key, "benchmark": cell.benchmark, "variant": cell.variant,
                 "param": cell.param, **counts, "acc1": counts["correct1"] / n if n else None,
-                "acc5": counts["correct5"] / n if n else None, "seconds": round(time.time() - t0, 3),
-                "data": cell.data}
+                "acc5": counts["correct5"] / n if n and "correct5" in counts else None,
+                "seconds": round(time.time() - t0, 3), "data": cell.data}
 
     def _dataset_meta(self) -> dict:
         return {n: {"path": l.path, "origin": l.origin} for n, l in self.locations.items()}
@@ -274,6 +312,13 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
             if b == "occlusion" and len(rows) > 1:
                 entry["auc"] = area_under_curve(entry["levels"], entry["acc1"])
             bench[b] = entry
+    if by("in9"):
+        bench["in9"] = background.in9_summary(by("in9"))
+    bgc = next(iter(by("bgc")), None)
+    if bgc:
+        bench["bgc"] = background.challenge_summary(bgc)
+        if not bench["bgc"]["protocol"].startswith("every"):
+            flags.append("Background Challenge on a subset: " + bench["bgc"]["protocol"])
     out["reference"] = reference_rows(model, bench)
     return out
 
@@ -284,6 +329,11 @@ def _acc(c: dict) -> dict:
 
 REF_METRICS = [  # (label, path in bench, reference metrics to show)
     ("clean top-1", ("clean", "acc1"), ("clean_acc1", "clean_acc1_timm", "paper_standard_acc1")),
+    ("Background Challenge accuracy", ("bgc", "challenge_acc"), ("bgc_challenge_acc1", "paper_bg_challenge_acc1")),
+    ("IN-9 original top-1", ("in9", "original", "acc1"), ("in9_original_acc1",)),
+    ("IN-9 mixed_same top-1", ("in9", "mixed_same", "acc1"), ("in9_mixed_same_acc1",)),
+    ("IN-9 mixed_rand top-1", ("in9", "mixed_rand", "acc1"), ("in9_mixed_rand_acc1",)),
+    ("IN-9 BG-gap (mixed_same - mixed_rand)", ("in9", "bg_gap"), ("in9_bg_gap",)),
     ("ImageNet-A top-1", ("imagenet-a", "acc1"), ("imagenet-a_acc1", "paper_imagenet-a_acc1")),
     ("ImageNet-R top-1", ("imagenet-r", "acc1"), ("imagenet-r_acc1",)),
     ("ImageNet-Sketch top-1", ("imagenet-sketch", "acc1"), ("imagenet-sketch_acc1",)),
@@ -300,8 +350,11 @@ REF_METRICS = [  # (label, path in bench, reference metrics to show)
 def reference_rows(model: str, bench: dict) -> List[dict]:
     """One row per metric: ours (in %) beside every reference value known for this model."""
     rows = []
-    for label, (b, k), ref_keys in REF_METRICS:
-        v = bench.get(b, {}).get(k)
+    for label, path, ref_keys in REF_METRICS:
+        v = bench
+        for k in path:
+            v = v.get(k, {}) if isinstance(v, dict) else None
+        v = None if v == {} else v
         if isinstance(v, list):
             v = v[0] if v else None
         ours = None if v is None else 100.0 * v

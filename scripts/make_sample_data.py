@@ -123,6 +123,80 @@ def make_tiny_coco(out: Path) -> None:
 
 SAMPLE_NOTE = "sample data — not comparable to the paper"
 
+# Tiny ImageNet-9 / Background Challenge tree. The only IN-9 class among scikit-image's photographs is
+# "wheeled vehicle" (the stereo motorcycle pair); its masks are hand-drawn polygons. Backgrounds: the
+# motorcycle photos with the foreground tiled over ("only_bg_t") plus crops of other photographs.
+IN9_FOLDERS = ("00_dog", "01_bird", "02_vehicle", "03_reptile", "04_carnivore", "05_insect",
+               "06_instrument", "07_primate", "08_fish")
+IN9_VEHICLE = "02_vehicle"
+#: (name, which stereo view, mirrored, crop box in the 741x500 photo, mask polygon in crop pixels)
+IN9_FOREGROUNDS = (
+    ("motorcycle_left", 0, False, (80, 40, 700, 500),
+     [(20, 250), (60, 130), (200, 60), (330, 40), (470, 70), (590, 170), (600, 330), (520, 420),
+      (380, 440), (150, 430), (40, 380)]),
+    ("motorcycle_right", 1, False, (60, 40, 680, 500),
+     [(30, 250), (70, 130), (210, 60), (340, 40), (480, 70), (600, 170), (610, 330), (530, 420),
+      (390, 440), (160, 430), (50, 380)]),
+    ("motorcycle_mirrored", 0, True, (41, 40, 661, 500),
+     [(0, 170), (130, 70), (270, 40), (400, 60), (540, 130), (580, 250), (560, 380), (450, 430),
+      (220, 440), (80, 420), (0, 330)]),
+)
+IN9_OTHER_BACKGROUNDS = ("brick", "grass", "gravel", "coffee", "astronaut")
+IN9_SIZE = 224
+
+
+def _in9_foreground(view: int, mirrored: bool, box, polygon):
+    img = Image.fromarray(skd.stereo_motorcycle()[view]).crop(box)
+    mask = Image.new("L", img.size, 0)
+    ImageDraw.Draw(mask).polygon(polygon, fill=1)
+    if mirrored:
+        img, mask = ImageOps.mirror(img), ImageOps.mirror(mask)
+    img = img.resize((IN9_SIZE, IN9_SIZE), Image.BICUBIC)
+    mask = np.asarray(mask.resize((IN9_SIZE, IN9_SIZE), Image.NEAREST), dtype=np.uint8)
+    return img, mask
+
+
+def _tile_over(img: Image.Image, mask: np.ndarray) -> Image.Image:
+    """Fill the foreground with copies of the rows above it (as only_bg_t tiles background)."""
+    a = np.asarray(img).copy()
+    rows = np.nonzero(mask.any(axis=1))[0]
+    top = max(int(rows[0]), 8)
+    strip = a[:top]
+    for y in range(a.shape[0]):
+        a[y][mask[y] > 0] = strip[y % top][mask[y] > 0]
+    return Image.fromarray(a)
+
+
+def _square_crop(name: str) -> Image.Image:
+    im = Image.fromarray(getattr(skd, name)()).convert("RGB")
+    side = min(im.size)
+    return im.crop((0, 0, side, side)).resize((IN9_SIZE, IN9_SIZE), Image.BICUBIC)
+
+
+def make_in9(out: Path) -> None:
+    fgs = [(n, *_in9_foreground(v, m, b, p)) for n, v, m, b, p in IN9_FOREGROUNDS]
+    bgs = {f"{n}_bg": _tile_over(img, mask) for n, img, mask in fgs}
+    bgs.update({f"{n}_crop": _square_crop(n) for n in IN9_OTHER_BACKGROUNDS})
+    for variant in ("original", "fg_mask", "only_fg", "only_bg_t", "mixed_same", "mixed_rand"):
+        for c in IN9_FOLDERS:
+            d = out / variant / "val" / c
+            d.mkdir(parents=True, exist_ok=True)
+            (d / ".gitkeep").write_text("")
+    val = lambda v: out / v / "val" / IN9_VEHICLE  # noqa: E731
+    black = Image.new("RGB", (IN9_SIZE, IN9_SIZE))
+    others = list(IN9_OTHER_BACKGROUNDS)
+    for i, (name, img, mask) in enumerate(fgs):
+        m = Image.fromarray(mask * 255)
+        img.save(val("original") / f"{name}.JPEG", quality=92)
+        np.save(val("fg_mask") / f"{name}.npy", mask)
+        Image.composite(img, black, m).save(val("only_fg") / f"{name}.JPEG", quality=92)
+        same = bgs[f"{fgs[(i + 1) % len(fgs)][0]}_bg"]
+        Image.composite(img, same, m).save(val("mixed_same") / f"{name}.JPEG", quality=92)
+        rand = bgs[f"{others[i % len(others)]}_crop"]
+        Image.composite(img, rand, m).save(val("mixed_rand") / f"{name}.JPEG", quality=92)
+    for name, bg in bgs.items():
+        bg.save(val("only_bg_t") / f"{name}.JPEG", quality=92)
+
 
 def main() -> None:
     if OUT.exists():
@@ -140,6 +214,7 @@ def main() -> None:
         _save(_cartoon(_photo(name)), OUT / "imagenet-r" / wnid / f"cartoon_{name}.jpg", "rgb_jpeg")
     _save(_digital_clock(), OUT / "imagenet-a" / "n03196217" / "drawn_digital_clock.jpg", "rgb_jpeg")
     make_tiny_coco(OUT / "coco")
+    make_in9(OUT / "imagenet-9")
     (OUT / "SOURCES.json").write_text(json.dumps({
         "note": "sample data — not comparable to the paper",
         "photographs": "scikit-image skimage.data (see skimage/data/README.txt for each image's licence)",
@@ -149,6 +224,10 @@ def main() -> None:
         "imagenet-r": "cartoon renditions of chelsea (tabby) and coffee (espresso)",
         "imagenet-a": "a drawn seven-segment digital clock",
         "coco": "4 scikit-image photographs with hand-drawn boxes (7 COCO categories); train = val",
+        "imagenet-9": "ImageNet-9 layout: 3 motorcycle foregrounds (the stereo pair and a mirror, class "
+                      "wheeled vehicle) with hand-drawn masks; only_bg_t = the photos with the foreground "
+                      "tiled over plus crops of brick, grass, gravel, coffee, astronaut; mixed_same / "
+                      "mixed_rand / only_fg composited from them; the other 8 class folders are empty",
     }, indent=2) + "\n")
     print(f"wrote {sum(1 for p in OUT.rglob('*') if p.is_file())} files to {OUT}")
 

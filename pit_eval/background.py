@@ -1,0 +1,337 @@
+"""ImageNet-9 and the Background Challenge (Xiao et al. 2020, "Noise or Signal: The Role of Image
+Backgrounds in Object Recognition"; reference code github MadryLab/backgrounds_challenge).
+
+Released layout (``--imagenet-9 DIR``, or ``<data-root>/imagenet-9``)::
+
+  original/val/<class>/<name>.JPEG      foregrounds' source images (224x224)
+  fg_mask/val/<class>/<name>.npy        224x224 0/1 foreground mask of original/val/<class>/<name>.JPEG
+  only_bg_t/val/<class>/*.JPEG          backgrounds used by the challenge
+  mixed_same/val, mixed_rand/val, only_fg/val, ...   further IN-9 variants
+Each ``val/`` holds the 9 class folders; their sorted order is the label order (as the reference's
+ImageFolder). A 1000-class prediction is mapped through ``in_to_in9.json`` (-1 never equals a label).
+
+Protocol, as the reference: images as released (no resize, no crop), pixels in [0, 1] clamped and
+normalised inside the model; IN-9 accuracy per variant; BG-gap = mixed_same - mixed_rand. Challenge:
+a foreground (image from ``original``, mask from ``fg_mask``) is *vulnerable* if the mapped prediction
+of any composite ``bg * (1 - mask) + mask * img`` over the ``only_bg_t`` backgrounds differs from its
+class; challenge accuracy = share of foregrounds not vulnerable.
+
+Here backgrounds are decoded once and kept on the device, composites are built on the device for many
+foregrounds per batch, and a foreground is retired as soon as one background fools the model.
+Progress is journalled per round of foregrounds, so a killed run loses at most the round in flight.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision.transforms import PILToTensor
+from tqdm import tqdm
+
+from .data import IMG_EXTENSIONS, DataError, ImageList, load_rgb
+from .datasets import thin
+
+logger = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).parent / "assets" / "in9"
+MAP_PATH = ASSETS / "in_to_in9.json"
+N_CLASSES = 9
+#: variants in the order the reports show them; any other variant folder present follows, sorted
+KNOWN_VARIANTS = ("original", "mixed_same", "mixed_rand", "only_fg", "only_bg_t", "only_bg_b",
+                  "no_fg", "mixed_next")
+NOT_VARIANTS = ("fg_mask",)
+#: foregrounds per journalled round (a kill loses at most one round)
+ROUND_FOREGROUNDS = 64
+
+
+@functools.lru_cache(None)
+def class_names() -> Tuple[str, ...]:
+    """The nine IN-9 classes in label order (Dog, Bird, Vehicle, ...)."""
+    return tuple(line.split()[0] for line in (ASSETS / "in9_classes.txt").read_text().splitlines()
+                 if line.strip())
+
+
+def load_map(path: str | os.PathLike = MAP_PATH) -> List[int]:
+    """The ImageNet -> IN-9 map as a list of 1000 labels (-1: none of the nine).
+    Raises DataError naming the file if it is not exactly the 1000 keys "0".."999" with values -1..8."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"IN-9 class map {str(path)!r} cannot be read ({e}); pass the reference "
+                        "repository's in_to_in9.json") from None
+    keys = {str(i) for i in range(1000)}
+    if not isinstance(doc, dict) or set(doc) != keys:
+        n = len(doc) if isinstance(doc, (dict, list)) else 0
+        raise DataError(f"IN-9 class map {str(path)!r} has {n} entries; it must map each of the 1000 "
+                        "ImageNet class indices \"0\"..\"999\" to an IN-9 label 0..8 or -1")
+    bad = [k for k, v in doc.items() if not isinstance(v, int) or not -1 <= v < N_CLASSES]
+    if bad:
+        raise DataError(f"IN-9 class map {str(path)!r}: entries {bad[:5]} are not labels in -1..8")
+    return [doc[str(i)] for i in range(1000)]
+
+
+# ------------------------------------------------------------------------------------- the tree
+@dataclass(frozen=True)
+class Foreground:
+    key: str       # "<class folder>/<name>"
+    image: str     # original/val/<class>/<name>.JPEG
+    mask: str      # fg_mask/val/<class>/<name>.npy
+    label: int
+
+
+def _val_classes(root: Path, variant: str) -> List[str]:
+    val = root / variant / "val"
+    if not val.is_dir():
+        raise DataError(f"IN-9 folder {str(val)!r} does not exist; point --imagenet-9 at the folder "
+                        "holding original/, fg_mask/, only_bg_t/, mixed_same/, ... (each with val/)")
+    dirs = sorted(d.name for d in val.iterdir() if d.is_dir())
+    if len(dirs) != N_CLASSES:
+        raise DataError(f"IN-9 folder {str(val)!r} has {len(dirs)} class folders, expected {N_CLASSES} "
+                        f"(found {dirs[:12]}); is --imagenet-9 pointing at the released data?")
+    return dirs
+
+
+class IN9Tree:
+    """A scanned and checked IN-9 / Background Challenge folder."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(f"IN-9 folder {str(self.root)!r} does not exist; give --imagenet-9 DIR")
+        present = sorted(d.name for d in self.root.iterdir() if (d / "val").is_dir())
+        self.variants = [v for v in KNOWN_VARIANTS if v in present] + \
+            [v for v in present if v not in KNOWN_VARIANTS and v not in NOT_VARIANTS]
+        if "original" not in self.variants:
+            raise DataError(f"IN-9 folder {str(self.root)!r} has no original/val; give the released "
+                            "data's root with --imagenet-9")
+        self.classes = _val_classes(self.root, "original")
+        for v in self.variants + [n for n in NOT_VARIANTS if n in present]:
+            got = _val_classes(self.root, v)
+            if got != self.classes:
+                raise DataError(f"IN-9 folder {str(self.root / v / 'val')!r} has class folders {got}, "
+                                f"but original/val has {self.classes}; the variants must share them")
+
+    def samples(self, variant: str) -> List[Tuple[str, int]]:
+        val = self.root / variant / "val"
+        out = [(str(p), label) for label, c in enumerate(self.classes)
+               for p in sorted((val / c).iterdir()) if p.suffix.lower() in IMG_EXTENSIONS and p.is_file()]
+        if not out:
+            raise DataError(f"IN-9 folder {str(val)!r} contains no images")
+        return out
+
+    def foregrounds(self) -> List[Foreground]:
+        """Every mask of fg_mask/val with its image in original/val, checked (shape, existence)."""
+        if not (self.root / "fg_mask" / "val").is_dir():
+            raise DataError(f"the Background Challenge needs {str(self.root / 'fg_mask' / 'val')!r} "
+                            "(the released foreground masks); it does not exist")
+        out = []
+        for label, c in enumerate(self.classes):
+            for m in sorted((self.root / "fg_mask" / "val" / c).glob("*.npy")):
+                img = self.root / "original" / "val" / c / (m.stem + ".JPEG")
+                if not img.is_file():
+                    raise DataError(f"mask {str(m)!r} has no image: {str(img)!r} does not exist")
+                out.append(Foreground(f"{c}/{m.stem}", str(img), str(m), label))
+        if not out:
+            raise DataError(f"{str(self.root / 'fg_mask' / 'val')!r} holds no .npy masks")
+        return out
+
+
+def check_same_size(paths: Sequence[str], what: str) -> Tuple[int, int]:
+    """All images must have one size (batches are built without resizing); returns (H, W)."""
+    size = None
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                s = im.size
+        except OSError as e:
+            raise DataError(f"cannot read image {p!r} ({e}); fix or remove it") from None
+        if size is None:
+            size = s
+        elif s != size:
+            raise DataError(f"{what}: image {p!r} is {s[0]}x{s[1]} but {paths[0]!r} is {size[0]}x{size[1]}; "
+                            "the released IN-9 images are all 224x224 and are evaluated without resizing")
+    return (size[1], size[0]) if size else (0, 0)
+
+
+def check_masks(fgs: Sequence[Foreground], hw: Tuple[int, int]) -> None:
+    for fg in fgs:
+        try:
+            shape = np.load(fg.mask, mmap_mode="r").shape
+        except (OSError, ValueError) as e:
+            raise DataError(f"mask {fg.mask!r} cannot be read as a .npy array ({e})") from None
+        if tuple(shape[:2]) != hw or len(shape) not in (2, 3):
+            raise DataError(f"mask {fg.mask!r} has shape {tuple(shape)} but its image {fg.image!r} is "
+                            f"{hw[0]}x{hw[1]}; the mask must be HxW with the image's size")
+
+
+def load_mask(path: str) -> torch.Tensor:
+    """1xHxW float mask exactly as the reference builds it: uint8, times 255 (uint8 arithmetic),
+    then ToTensor's division by 255."""
+    m = np.load(path)
+    if m.ndim == 3:
+        m = m[..., 0]
+    m8 = m.astype(np.uint8) * np.uint8(255)
+    return torch.from_numpy(m8).float().div(255).unsqueeze(0)
+
+
+def files_digest(paths: Sequence[str], root: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(f"{os.path.relpath(p, root)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------- the challenge
+def mapped_predictions(model: nn.Module, x: torch.Tensor, in9_map: torch.Tensor) -> torch.Tensor:
+    """IN-9 labels of the model's top-1 ImageNet predictions (-1 for the other 630 classes)."""
+    return in9_map[model(x).float().topk(1, 1).indices[:, 0]]
+
+
+@torch.no_grad()
+def vulnerable_flags(model: nn.Module, fgs: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor,
+                     bgs: torch.Tensor, in9_map: torch.Tensor, batch_size: int,
+                     prepare: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+                     autocast=None) -> torch.Tensor:
+    """For each foreground (uint8 Fx3xHxW image, float Fx1xHxW mask, label), whether any background
+    (uint8 Bx3xHxW) makes the composite's mapped prediction differ from the label.
+
+    Each step evaluates up to ``batch_size`` composites spread over the foregrounds still undecided;
+    a foreground stops being composited once fooled. ``prepare`` puts a batch into the model's
+    memory format; ``autocast`` is a context factory (AMP) or None."""
+    n_fg, n_bg, dev = len(fgs), len(bgs), bgs.device
+    nxt = torch.zeros(n_fg, dtype=torch.long, device=dev)       # next background per foreground
+    vuln = torch.zeros(n_fg, dtype=torch.bool, device=dev)
+    alive = torch.full((n_fg,), n_bg > 0, dtype=torch.bool, device=dev)
+    while bool(alive.any()):
+        act = alive.nonzero()[:batch_size, 0]
+        per = max(1, batch_size // len(act))
+        bg_idx = nxt[act, None] + torch.arange(per, device=dev)[None]          # |act| x per
+        valid = bg_idx < n_bg
+        fg_of = act[:, None].expand_as(bg_idx)[valid]
+        bg_of = bg_idx[valid]
+        img = fgs[fg_of].float().div_(255)
+        m = masks[fg_of]
+        x = (bgs[bg_of].float().div_(255) * (1 - m) + m * img).clamp_(0, 1)
+        with autocast() if autocast else contextlib.nullcontext():
+            pred = mapped_predictions(model, prepare(x), in9_map)
+        fooled = torch.zeros(n_fg, dtype=torch.long, device=dev).index_add_(
+            0, fg_of, (pred != labels[fg_of]).long())
+        vuln |= fooled > 0
+        nxt[act] += per
+        alive = ~vuln & (nxt < n_bg)
+    return vuln.cpu()
+
+
+@dataclass(frozen=True)
+class ChallengeSpec:
+    """What one challenge cell evaluates (after --max-images / --bgc-max-backgrounds thinning)."""
+    foregrounds: Tuple[Foreground, ...]
+    backgrounds: Tuple[str, ...]
+    root: str
+    available: Tuple[int, int]   # (foregrounds, backgrounds) in the data before thinning
+
+    def fingerprint(self) -> dict:
+        root = Path(self.root)
+        return {"root": os.path.abspath(self.root), "foregrounds": len(self.foregrounds),
+                "backgrounds": len(self.backgrounds), "available": list(self.available),
+                "files_sha256": files_digest([f.image for f in self.foregrounds] +
+                                             [f.mask for f in self.foregrounds] + list(self.backgrounds), root)}
+
+
+def plan_challenge(tree: IN9Tree, max_images: Optional[int], max_backgrounds: Optional[int]) -> ChallengeSpec:
+    """Scan and check everything the challenge reads (before any compute)."""
+    if "only_bg_t" not in tree.variants:
+        raise DataError(f"the Background Challenge needs {str(tree.root / 'only_bg_t' / 'val')!r} "
+                        "(the released backgrounds); it does not exist")
+    all_fgs, all_bgs = tree.foregrounds(), tree.samples("only_bg_t")
+    fgs = thin(all_fgs, max_images)
+    bgs = [p for p, _ in thin(all_bgs, max_backgrounds)]
+    hw = check_same_size([f.image for f in fgs] + bgs, "Background Challenge")
+    check_masks(fgs, hw)
+    return ChallengeSpec(tuple(fgs), tuple(bgs), str(tree.root), (len(all_fgs), len(all_bgs)))
+
+
+def _decode_backgrounds(spec: ChallengeSpec, workers: int, device: torch.device,
+                        quiet: bool) -> torch.Tensor:
+    ds = ImageList([(p, 0) for p in spec.backgrounds], PILToTensor())
+    loader = DataLoader(ds, batch_size=64, num_workers=workers if len(ds) > 64 else 0)
+    parts = [imgs.to(device) for imgs, _ in tqdm(loader, desc="backgrounds", unit="batch",
+                                                leave=False, disable=quiet)]
+    return torch.cat(parts) if parts else torch.zeros(0, 3, 1, 1, dtype=torch.uint8, device=device)
+
+
+def run_challenge(spec: ChallengeSpec, model: nn.Module, engine, journal,
+                  in9_map: Sequence[int]) -> Dict[str, int]:
+    """Evaluate every foreground not yet in ``journal``; rank 0 journals each round's flags.
+    Returns counts over all planned foregrounds (journalled before or now)."""
+    done = {r["key"]: r for r in journal.read()}
+    todo = [i for i, f in enumerate(spec.foregrounds) if f.key not in done]
+    round_size = ROUND_FOREGROUNDS
+    mine = [todo[i] for i in engine.shard(len(todo))]
+    per_rank = -(-len(todo) // engine.world)
+    rounds = -(-per_rank // round_size)
+    logger.info("Background Challenge: %d foregrounds x %d backgrounds; %d already done, %d to run",
+                len(spec.foregrounds), len(spec.backgrounds), len(done), len(todo))
+    if todo:
+        dev = engine.device
+        bgs = _decode_backgrounds(spec, engine.workers, dev, engine.cfg.quiet or not engine.is_main)
+        cmap = torch.tensor(list(in9_map), dtype=torch.long, device=dev)
+        prepare = (lambda x: x.contiguous(memory_format=torch.channels_last)) if engine.cfg.channels_last \
+            else (lambda x: x)
+        n_vuln = sum(bool(r["vulnerable"]) for r in done.values())
+        bar = tqdm(total=len(spec.foregrounds), initial=len(done), desc="bgc foregrounds", unit="fg",
+                   disable=engine.cfg.quiet or not engine.is_main)
+        for k in range(rounds):
+            group = [spec.foregrounds[i] for i in mine[k * round_size:(k + 1) * round_size]]
+            records = _round(group, model, bgs, cmap, engine, prepare)
+            records = engine.gather(records)
+            journal.append(records)
+            n_vuln += sum(r["vulnerable"] for r in records)
+            bar.update(len(records))
+            bar.set_postfix_str(f"vulnerable {n_vuln}/{bar.n}")
+            done.update({r["key"]: r for r in records})
+        bar.close()
+    flags = [bool(done[f.key]["vulnerable"]) for f in spec.foregrounds]
+    n, v = len(flags), sum(flags)
+    return {"n": n, "correct1": n - v, "vulnerable": v, "n_foregrounds": n,
+            "n_backgrounds": len(spec.backgrounds), "skipped": 0}
+
+
+def _round(group: Sequence[Foreground], model, bgs, cmap, engine, prepare) -> List[dict]:
+    if not group:
+        return []
+    dev = engine.device
+    imgs = torch.stack([PILToTensor()(load_rgb(f.image)) for f in group]).to(dev)
+    masks = torch.stack([load_mask(f.mask) for f in group]).to(dev)
+    labels = torch.tensor([f.label for f in group], device=dev)
+    flags = vulnerable_flags(model, imgs, masks, labels, bgs, cmap, engine.cfg.batch_size, prepare,
+                             engine.autocast if engine.cfg.amp else None)
+    return [{"key": f.key, "label": f.label, "vulnerable": bool(v)} for f, v in zip(group, flags.tolist())]
+
+
+def challenge_summary(cell: dict) -> dict:
+    full = [cell["n_foregrounds"], cell["n_backgrounds"]] == cell["data"]["available"]
+    return {"challenge_acc": cell["acc1"], "n_foregrounds": cell["n_foregrounds"],
+            "n_backgrounds": cell["n_backgrounds"], "vulnerable": cell["vulnerable"],
+            "protocol": ("every foreground x every only_bg_t background (Xiao et al.)" if full else
+                         "subset of foregrounds / backgrounds (--max-images / --bgc-max-backgrounds): "
+                         "not the published challenge accuracy")}
+
+
+def in9_summary(cells: Sequence[dict]) -> dict:
+    out: Dict[str, object] = {c["variant"]: {"acc1": c["acc1"], "n": c["n"]} for c in cells}
+    if "mixed_same" in out and "mixed_rand" in out:
+        out["bg_gap"] = out["mixed_same"]["acc1"] - out["mixed_rand"]["acc1"]
+    return out
