@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import PILToTensor
 from tqdm import tqdm
 
-from .data import IMG_EXTENSIONS, DataError, ImageList, load_rgb
+from .images import IMG_EXTENSIONS, DataError, ImageList, load_rgb
 from .datasets import thin
 
 logger = logging.getLogger(__name__)

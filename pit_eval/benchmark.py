@@ -90,42 +90,45 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     out = cfg.out or "results/benchmark/" + "-".join(cfg.models)[:80]
     rd = RunDir(out, "benchmark", {"device": engine.describe(), "batch_size": cfg.batch_size,
                                    "input_size": cfg.input_size}, asdict(cfg), force=True)
-    models, rows = {}, {}
-    for name in cfg.models:
-        model, _ = create_model(name, weights="none")
-        rows[name] = {"key": name, "model": name, "params_m": count_params(model) / 1e6,
-                      "gmacs": count_macs(model, cfg.input_size) / 1e9}
-        models[name] = engine.prepare(model)
-    x = torch.randn(cfg.batch_size, 3, cfg.input_size, cfg.input_size, device=engine.device)
-    if cfg.engine.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    modes = ["infer"] + (["train"] if cfg.train_step else [])
-    samples: Dict[Tuple[str, str], List[float]] = {(m, k): [] for m in models for k in modes}
-    peak: Dict[str, Optional[float]] = {m: None for m in models}
-    for mode in modes:
-        for m, model in models.items():
-            model.train(mode == "train")
-            for _ in range(cfg.warmup):
-                _step(model, x, engine, mode == "train")
-        for _ in tqdm(range(cfg.repeats), desc=f"timing ({mode})", disable=cfg.engine.quiet):
-            for m, model in models.items():  # interleaved: every repeat times every model
-                if engine.device.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats(engine.device)
-                samples[(m, mode)].append(_time(model, x, engine, cfg, mode == "train"))
-                if engine.device.type == "cuda":
-                    peak[m] = max(peak[m] or 0, torch.cuda.max_memory_allocated(engine.device) / 2**20)
-    for m, row in rows.items():
+    try:
+        models, rows = {}, {}
+        for name in cfg.models:
+            model, _ = create_model(name, weights="none")
+            rows[name] = {"key": name, "model": name, "params_m": count_params(model) / 1e6,
+                          "gmacs": count_macs(model, cfg.input_size) / 1e9}
+            models[name] = engine.prepare(model)
+        x = torch.randn(cfg.batch_size, 3, cfg.input_size, cfg.input_size, device=engine.device)
+        if cfg.engine.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        modes = ["infer"] + (["train"] if cfg.train_step else [])
+        samples: Dict[Tuple[str, str], List[float]] = {(m, k): [] for m in models for k in modes}
+        peak: Dict[str, Optional[float]] = {m: None for m in models}
         for mode in modes:
-            s = samples[(m, mode)]
-            row[f"{mode}_ips_median"] = statistics.median(s)
-            row[f"{mode}_ips_min"], row[f"{mode}_ips_max"] = min(s), max(s)
-        row["peak_mem_mib"] = peak[m]
-        rd.add(row)
-    ratios = throughput_ratios({m: r["infer_ips_median"] for m, r in rows.items()})
-    summary = {"device": engine.describe(), "batch_size": cfg.batch_size, "models": rows,
-               "ratios_vs_deit": ratios, "flags": [], "convention": "GMACs (multiply-accumulates), "
-               "the papers' 'FLOPs'; throughput in images/s, median of interleaved repeats"}
-    rd.write_summary(summary, list(rows.values()))
+            for m, model in models.items():
+                model.train(mode == "train")
+                for _ in range(cfg.warmup):
+                    _step(model, x, engine, mode == "train")
+            for _ in tqdm(range(cfg.repeats), desc=f"timing ({mode})", disable=cfg.engine.quiet):
+                for m, model in models.items():  # interleaved: every repeat times every model
+                    if engine.device.type == "cuda":
+                        torch.cuda.reset_peak_memory_stats(engine.device)
+                    samples[(m, mode)].append(_time(model, x, engine, cfg, mode == "train"))
+                    if engine.device.type == "cuda":
+                        peak[m] = max(peak[m] or 0, torch.cuda.max_memory_allocated(engine.device) / 2**20)
+        for m, row in rows.items():
+            for mode in modes:
+                s = samples[(m, mode)]
+                row[f"{mode}_ips_median"] = statistics.median(s)
+                row[f"{mode}_ips_min"], row[f"{mode}_ips_max"] = min(s), max(s)
+            row["peak_mem_mib"] = peak[m]
+            rd.add(row)
+        ratios = throughput_ratios({m: r["infer_ips_median"] for m, r in rows.items()})
+        summary = {"device": engine.describe(), "batch_size": cfg.batch_size, "models": rows,
+                   "ratios_vs_deit": ratios, "flags": [], "convention": "GMACs (multiply-accumulates), "
+                   "the papers' 'FLOPs'; throughput in images/s, median of interleaved repeats"}
+        rd.write_summary(summary, list(rows.values()))
+    finally:
+        rd.release()
     return {"out": out, "summary": summary}
 
 

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from . import compat
-from .data import ImageList
+from .images import ImageList
 from .registry import Registry, unknown_name_message
 
 COMMON = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",

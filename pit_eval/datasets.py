@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .data import (SAMPLE_ROOT, ImageList, imagenet_wnids,
+from .images import (SAMPLE_ROOT, ImageList, imagenet_wnids,
                    scan_class_folders, subset_indices)
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .corruptions import BACKENDS, parse_corruptions, parse_severities
-from .data import SAMPLE_NOTE, SAMPLE_ROOT, DataError
+from .images import SAMPLE_NOTE, SAMPLE_ROOT, DataError
 from .metrics import coco_c_summary
 from .models import WeightsError, file_sha256, load_strict, read_state_dict
 from .results import RunDir
@@ -135,20 +135,23 @@ def run_detection(dc: DetectionConfig) -> dict:
     writer = get_rank() == 0
     rd = RunDir(out, "detection", identity, {k: v for k, v in asdict(dc).items()}, force=dc.force,
                 writer=writer, extra_meta={"model": Path(dc.config).stem})
-    cells = [("clean", None, None)]
-    if not dc.clean_only:
-        cells += [(f"coco-c/{c}/{s}", c, s) for c in parse_corruptions(dc.corruptions)
-                  for s in parse_severities(dc.severities)]
-    with tempfile.TemporaryDirectory(prefix="pit_eval_det_") as tmp:
-        for key, c, s in cells:
-            if rd.done(key):
-                continue
-            logger.info("detection cell %s", key)
-            ap = _evaluate(_corrupted_cfg(cfg, c, s, dc.seed, dc.corruption_backend), dc.checkpoint, tmp)
-            rd.add({"key": key, "benchmark": "coco" if c is None else "coco-c", "variant": c or "",
-                    "param": s, **ap})
-    summary = summarize_detection(list(rd.cells.values()), Path(dc.config).stem, data["sample"])
-    rd.write_summary(summary, sorted(rd.cells.values(), key=lambda r: r["key"]))
+    try:
+        cells = [("clean", None, None)]
+        if not dc.clean_only:
+            cells += [(f"coco-c/{c}/{s}", c, s) for c in parse_corruptions(dc.corruptions)
+                      for s in parse_severities(dc.severities)]
+        with tempfile.TemporaryDirectory(prefix="pit_eval_det_") as tmp:
+            for key, c, s in cells:
+                if rd.done(key):
+                    continue
+                logger.info("detection cell %s", key)
+                ap = _evaluate(_corrupted_cfg(cfg, c, s, dc.seed, dc.corruption_backend), dc.checkpoint, tmp)
+                rd.add({"key": key, "benchmark": "coco" if c is None else "coco-c", "variant": c or "",
+                        "param": s, **ap})
+        summary = summarize_detection(list(rd.cells.values()), Path(dc.config).stem, data["sample"])
+        rd.write_summary(summary, sorted(rd.cells.values(), key=lambda r: r["key"]))
+    finally:
+        rd.release()
     return {"out": out, "summary": summary}
 
 
@@ -190,12 +193,15 @@ def ingest_work_dir(work_dir: str, out: Optional[str] = None, force: bool = Fals
     out = out or str(Path("results") / "detection" / f"{model}-ingested")
     rd = RunDir(out, "detection", {"ingested_from": os.path.abspath(src)},
                 {"work_dir": os.path.abspath(work_dir)}, force=force, extra_meta={"model": model})
-    rd.add({"key": "clean", "benchmark": "coco", "variant": "", "param": None,
-            **{k: (None if rec[f"coco/{k}"] < 0 else float(rec[f"coco/{k}"])) for k in AP_KEYS
-               if f"coco/{k}" in rec},
-            "epoch_or_step": rec.get("step")})
-    summary = summarize_detection(list(rd.cells.values()), model, sample="sample" in src)
-    rd.write_summary(summary, list(rd.cells.values()))
+    try:
+        rd.add({"key": "clean", "benchmark": "coco", "variant": "", "param": None,
+                **{k: (None if rec[f"coco/{k}"] < 0 else float(rec[f"coco/{k}"])) for k in AP_KEYS
+                   if f"coco/{k}" in rec},
+                "epoch_or_step": rec.get("step")})
+        summary = summarize_detection(list(rd.cells.values()), model, sample="sample" in src)
+        rd.write_summary(summary, list(rd.cells.values()))
+    finally:
+        rd.release()
     return {"out": out, "summary": summary}
 
 

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from .data import Indexed, collate_skipping
+from .images import Indexed, collate_skipping
 from .metrics import topk_correct
 
 logger = logging.getLogger(__name__)

@@ -5,8 +5,12 @@ ImageNet-C (Hendrycks & Dietterich, ICLR 2019):
   mCE             = mean of CE_c over the 15 benchmark corruptions
   relative CE_c   = sum_s (E(model, c, s) - E(model, clean)) / sum_s (E(AlexNet, c, s) - E(AlexNet, clean))
   relative mCE    = mean of relative CE_c over the 15
-  mean corrupted accuracy = mean top-1 over every evaluated (corruption, severity) cell
-COCO-C (Michaelis et al. 2019): P = clean AP, mPC = mean AP over corruptions x severities, rPC = mPC / P.
+  mean corrupted accuracy = mean top-1 over the 15 benchmark corruptions x severities 1-5 (as
+                    RobustBench and Hendrycks publish it); ``*_complete`` says whether all 75 cells
+                    exist. A mean over every evaluated cell (extras included) is
+                    ``mean_corrupted_acc_evaluated``, never compared with a published number.
+COCO-C (Michaelis et al. 2019, mmdet robustness_eval.py): P = clean AP, mPC = mean AP over the 15
+  benchmark corruptions x severities 1-5, rPC = mPC / P; the 4 extra corruptions go to ``mPC_extra``.
 All errors and accuracies are fractions in [0, 1].
 """
 from __future__ import annotations
@@ -70,9 +74,11 @@ def imagenet_c_summary(cells: CellAcc, clean_acc: float | None = None) -> Dict[s
             if clean_acc is not None:
                 entry["relative_ce"] = rces[c] = relative_corruption_error(errs, 1.0 - clean_acc, c)
         out["per_corruption"][c] = entry
-    out["mean_corrupted_acc"] = float(np.mean(list(cells.values()))) if cells else None
     bench = [v for (c, _), v in cells.items() if c in ALEXNET_ERR]
-    out["mean_corrupted_acc_benchmark15"] = float(np.mean(bench)) if bench else None
+    out["mean_corrupted_acc"] = float(np.mean(bench)) if bench else None
+    out["mean_corrupted_acc_complete"] = _complete(cells)
+    out["mean_corrupted_acc_evaluated"] = float(np.mean(list(cells.values()))) if cells else None
+    out["evaluated_corruptions"] = sorted(per_c)
     complete = len(ces) == len(ALEXNET_ERR)
     out["mce"] = float(np.mean(list(ces.values()))) if complete else None
     out["relative_mce"] = float(np.mean(list(rces.values()))) if complete and rces else None
@@ -91,12 +97,24 @@ def area_under_curve(levels: Sequence[float], accs: Sequence[float]) -> float:
     return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2) / (x[-1] - x[0]))
 
 
-def coco_c_summary(clean_ap: float, corrupted_ap: Mapping[Tuple[str, int], float]) -> Dict[str, float]:
-    """P, mPC and rPC (Michaelis et al. 2019) from clean AP and per-(corruption, severity) AP."""
+def _complete(cells: Mapping[Tuple[str, int], object]) -> bool:
+    """Are all 15 benchmark corruptions x severities 1-5 present?"""
+    return all((c, s) in cells for c in BENCHMARK_CORRUPTIONS for s in range(1, 6))
+
+
+def coco_c_summary(clean_ap: float, corrupted_ap: Mapping[Tuple[str, int], float]) -> Dict[str, object]:
+    """P, mPC and rPC (Michaelis et al. 2019; mmdet's robustness_eval.py averages the 15 benchmark
+    corruptions x 5 severities) from clean AP and per-(corruption, severity) AP. Cells of the extra
+    corruptions are averaged apart (``mPC_extra``)."""
     if not corrupted_ap:
         raise ValueError("COCO-C summary needs at least one corrupted cell")
-    mpc = float(np.mean(list(corrupted_ap.values())))
-    return {"P": float(clean_ap), "mPC": mpc, "rPC": mpc / clean_ap if clean_ap > 0 else None}
+    bench = [v for (c, _), v in corrupted_ap.items() if c in ALEXNET_ERR]
+    extra = [v for (c, _), v in corrupted_ap.items() if c not in ALEXNET_ERR]
+    mpc = float(np.mean(bench)) if bench else None
+    return {"P": float(clean_ap), "mPC": mpc,
+            "rPC": mpc / clean_ap if mpc is not None and clean_ap > 0 else None,
+            "mPC_complete": _complete(corrupted_ap), "mPC_cells": len(bench),
+            "mPC_extra": float(np.mean(extra)) if extra else None}
 
 
 def topk_correct(logits, target, ks: Iterable[int] = (1, 5)) -> Dict[int, int]:

@@ -2,8 +2,9 @@
 
 Weight sources (``weights=``):
   * ``"hub"``  timm's pretrained weights (Hugging Face hub, or its local cache);
-  * ``"none"`` random initialisation (flagged as such in every output);
-  * ``"auto"`` ``hub`` if it can be had, else ``none`` with a loud warning (used by the demo);
+  * ``"random"`` (or ``"none"``) random initialisation (flagged as such in every output);
+  * ``"auto"`` ``hub``; only on the embedded sample data (the demo) does it fall back to a flagged
+    random initialisation when the hub and its cache have no weights;
   * a path: a timm state dict, an original naver-ai PiT release file (``pit_s_809.pth``), a
     ``.safetensors`` file, or a training checkpoint wrapping the weights in ``model`` / ``state_dict``
     / ``ema`` / ``state_dict_ema`` / ``model_ema``.
@@ -43,6 +44,7 @@ MODEL_ALIASES: Dict[str, str] = {
     "resnet50": "resnet50",
 }
 WRAPPER_KEYS = ("state_dict_ema", "model_ema", "ema", "state_dict", "model")
+RANDOM = ("random", "none")  # --weights values for a (flagged) random initialisation
 
 
 class WeightsError(RuntimeError):
@@ -208,37 +210,72 @@ def hub_offline_if_unreachable() -> Iterator[None]:
         constants.HF_HUB_OFFLINE = old
 
 
+def _hub_id(arch: str) -> Optional[str]:
+    try:
+        return timm.models.get_pretrained_cfg_value(arch, "hf_hub_id")
+    except Exception:  # noqa: BLE001 - an unknown tag has no cfg
+        return None
+
+
+def _no_weights_message(arch: str, detail: str) -> str:
+    from huggingface_hub import constants
+    return (f"no pretrained weights for model {arch!r}: looked for {_hub_id(arch) or arch} on the Hugging "
+            f"Face hub and in its cache {constants.HF_HUB_CACHE} ({detail}). Pass a local file with "
+            "--weights /path/to/model.safetensors (timm, naver-ai .pth and wrapped checkpoints are "
+            f"accepted), or fill the cache on a connected machine (timm.create_model('{arch}', "
+            "pretrained=True)) and copy it here; --weights random runs on a random initialisation on purpose")
+
+
+def check_weights(name: str, weights: str, random_fallback: bool = False) -> None:
+    """Raise WeightsError, before any work, if ``create_model(name, weights)`` would find no weights."""
+    if weights in RANDOM or (weights == "auto" and random_fallback):
+        return
+    if weights not in ("auto", "hub"):
+        if not Path(weights).is_file():
+            raise WeightsError(f"weights file {weights!r} for model {name!r} does not exist")
+        return
+    arch = resolve_model_name(name)
+    hub_id = _hub_id(arch)
+    if hub_id is None:
+        raise WeightsError(_no_weights_message(arch, "timm has no pretrained weights for it"))
+    if hub_reachable():
+        return
+    from huggingface_hub import try_to_load_from_cache
+    if not any(isinstance(try_to_load_from_cache(hub_id, f), str)
+               for f in ("model.safetensors", "pytorch_model.bin")):
+        raise WeightsError(_no_weights_message(arch, "hub unreachable and nothing in the cache"))
+
+
 def _create_from_hub(arch: str, **kwargs) -> Tuple[nn.Module, WeightsInfo]:
     try:
         with hub_offline_if_unreachable():
             model = timm.create_model(arch, pretrained=True, **kwargs)
     except Exception as e:
-        raise WeightsError(
-            f"could not get pretrained weights for {arch!r} from the Hugging Face hub "
-            f"({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}). Offline? Download "
-            f"them on a connected machine (timm.create_model('{arch}', pretrained=True) fills "
-            "~/.cache/huggingface) or pass a local file: --weights /path/to/model.safetensors "
-            "(timm, naver-ai .pth and wrapped checkpoints are accepted)") from None
+        detail = f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        raise WeightsError(_no_weights_message(arch, detail)) from None
     tag = (model.pretrained_cfg or {}).get("hf_hub_id") or arch
     return model, WeightsInfo(source=f"hub:{tag}", sha256=_hub_file_sha256(model), random_init=False)
 
 
-def create_model(name: str, weights: str = "auto", **kwargs) -> Tuple[nn.Module, WeightsInfo]:
+def create_model(name: str, weights: str = "auto", random_fallback: bool = False,
+                 **kwargs) -> Tuple[nn.Module, WeightsInfo]:
     """Build ``name`` (short or timm name) with ``weights``; returns the eval-mode model and its
-    provenance. ``kwargs`` go to ``timm.create_model``; ``None`` values are dropped."""
+    provenance. ``auto`` = ``hub``, except that with ``random_fallback`` (the embedded sample data)
+    unreachable weights give a flagged random initialisation instead of an error.
+    ``kwargs`` go to ``timm.create_model``; ``None`` values are dropped."""
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     arch = resolve_model_name(name)
     if weights in ("hub", "auto"):
         try:
             model, info = _create_from_hub(arch, **kwargs)
         except WeightsError as e:
-            if weights == "hub":
+            if weights == "hub" or not random_fallback:
                 raise
-            logger.warning("%s\n*** Falling back to RANDOM WEIGHTS: every number of this run is "
-                           "flagged 'random weights' and means nothing about the model. ***", e)
+            logger.warning("%s\n*** Sample data: falling back to RANDOM WEIGHTS; every number of this "
+                           "run is flagged 'random weights' and means nothing about the model. ***", e)
             model, info = timm.create_model(arch, pretrained=False, **kwargs), \
                 WeightsInfo(source="random", sha256=None, random_init=True)
-    elif weights == "none":
+    elif weights in RANDOM:
         model = timm.create_model(arch, pretrained=False, **kwargs)
         info = WeightsInfo(source="random", sha256=None, random_init=True)
     else:

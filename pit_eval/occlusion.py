@@ -6,6 +6,11 @@
 * ``center``: a centred rectangle covering the fraction ``level`` of the image area (same aspect).
 The fill is a constant in [0, 1] pixel space (default 0, black) or ``"mean"`` (the dataset mean
 colour from the model's normalisation).
+
+The PiT paper reports one occlusion accuracy; its protocol could not be checked here. The cell compared
+with it (``paper_cell``) is our documented reading, flagged unverified: a centred ``paper_box`` x
+``paper_box`` square (default 112, one quarter of the 224 crop) filled with ``paper_fill`` (default 0).
+The sweep and its area under the curve are extras and are never compared with the paper's number.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ class OcclusionConfig:
     levels: Tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
     patch_size: int = 16
     fill: str = "0"  # a number in [0, 1] or "mean"
+    paper_box: int = 112
+    paper_fill: str = "0"
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -36,10 +43,23 @@ class OcclusionConfig:
             raise ValueError(f"occlusion levels must be fractions in [0, 1], got {list(self.levels)}")
         if self.patch_size < 1:
             raise ValueError(f"occlusion patch size must be >= 1, got {self.patch_size}")
-        if self.fill != "mean":
-            v = float(self.fill)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"occlusion fill must be in [0, 1] or 'mean', got {self.fill!r}")
+        for name in ("fill", "paper_fill"):
+            fill = getattr(self, name)
+            if fill != "mean" and not 0.0 <= float(fill) <= 1.0:
+                raise ValueError(f"occlusion {name.replace('_', ' ')} must be in [0, 1] or 'mean', got {fill!r}")
+        if self.paper_box < 1:
+            raise ValueError(f"occlusion paper box must be >= 1 pixel, got {self.paper_box}")
+
+    def paper_cell(self, input_size: int) -> Tuple["OcclusionConfig", float]:
+        """The centred-box cell compared with the paper: (config, level = box area fraction)."""
+        if self.paper_box > input_size:
+            raise ValueError(f"occlusion paper box {self.paper_box} is larger than the {input_size} input")
+        cfg = OcclusionConfig("center", ((self.paper_box / input_size) ** 2,), fill=self.paper_fill)
+        return cfg, cfg.levels[0]
+
+    def paper_protocol(self) -> str:
+        return (f"centred {self.paper_box}x{self.paper_box} box filled with {self.paper_fill} "
+                "(our reading of the paper's occlusion protocol, unverified)")
 
 
 def _rng(seed: int, key: str, protocol: str, level: float) -> np.random.Generator:

@@ -1,4 +1,5 @@
-"""Reference values (paper, released README, timm results) from ``reference_values.json``."""
+"""Reference values (paper, released README, timm results, dataset READMEs) and the paper's tables,
+from the declarative ``configs/paper.json``."""
 from __future__ import annotations
 
 import functools
@@ -6,27 +7,27 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-PATH = Path(__file__).with_name("reference_values.json")
+PATH = Path(__file__).resolve().parents[1] / "configs" / "paper.json"
 
 
 @functools.lru_cache(None)
 def load() -> dict:
     doc = json.loads(PATH.read_text())
-    for v in doc["values"]:
+    for v in doc["references"]:
         if v["source"] not in doc["sources"]:
             raise ValueError(f"{PATH}: value {v} cites unknown source {v['source']!r}")
     return doc
 
 
 def lookup(model: str, metric: str) -> Optional[dict]:
-    for v in load()["values"]:
+    for v in load()["references"]:
         if v["model"] == model and v["metric"] == metric:
             return v
     return None
 
 
 def for_model(model: str) -> List[dict]:
-    return [v for v in load()["values"] if v["model"] == model]
+    return [v for v in load()["references"] if v["model"] == model]
 
 
 def fmt(v: Optional[dict]) -> str:

@@ -81,18 +81,25 @@ def robustness_row(run: Run) -> Dict[str, object]:
     first = lambda k: (b.get(k, {}).get("acc1") or [None])[0]  # noqa: E731
     return {"model": run.model, "weights": run.meta["identity"]["weights"]["source"],
             "clean": _pct(b.get("clean", {}).get("acc1")), "mCE": _pct(ic.get("mce")),
-            "rel. mCE": _pct(ic.get("relative_mce")), "mean C acc": _pct(ic.get("mean_corrupted_acc")),
+            "rel. mCE": _pct(ic.get("relative_mce")),
+            "mean C acc (15)": _pct(ic.get("mean_corrupted_acc")) if ic.get("mean_corrupted_acc_complete") else None,
             "ImageNet-A": _pct(b.get("imagenet-a", {}).get("acc1")),
             "ImageNet-R": _pct(b.get("imagenet-r", {}).get("acc1")),
             "Sketch": _pct(b.get("imagenet-sketch", {}).get("acc1")),
             "V2": _pct(b.get("imagenet-v2", {}).get("acc1")),
-            "occlusion AUC": _pct(b.get("occlusion", {}).get("auc")),
+            "occlusion (paper cell)": _pct(b.get("occlusion", {}).get("paper_acc1")),
+            "occlusion AUC (sweep)": _pct(b.get("occlusion", {}).get("auc")),
+            "BG Challenge": _pct(b.get("bgc", {}).get("challenge_acc")),
+            "IN-9 BG-gap": _pct(b.get("in9", {}).get("bg_gap")),
             "FGSM": _pct(first("fgsm")), "PGD": _pct(first("pgd"))}
 
 
-REF_COLUMNS = {"clean": ["clean_acc1", "clean_acc1_timm"], "ImageNet-A": ["imagenet-a_acc1"],
+REF_COLUMNS = {"clean": ["clean_acc1", "clean_acc1_timm", "paper_standard_acc1"],
+               "ImageNet-A": ["imagenet-a_acc1", "paper_imagenet-a_acc1"],
                "ImageNet-R": ["imagenet-r_acc1"], "Sketch": ["imagenet-sketch_acc1"],
-               "V2": ["imagenet-v2_acc1"], "mCE": ["mce"], "FGSM": ["paper_fgsm_acc1"]}
+               "V2": ["imagenet-v2_acc1"], "mCE": ["mce"], "FGSM": ["paper_fgsm_acc1"],
+               "occlusion (paper cell)": ["paper_occlusion_acc1"],
+               "BG Challenge": ["paper_bg_challenge_acc1", "bgc_challenge_acc1"], "IN-9 BG-gap": ["in9_bg_gap"]}
 
 
 def _fmt(v) -> str:

@@ -10,6 +10,7 @@ differs (another model, weights, dataset or protocol) is refused unless ``force`
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import hashlib
 import io
@@ -73,6 +74,65 @@ def package_versions() -> Dict[str, Optional[str]]:
     return out
 
 
+class RunLock:
+    """``<dir>/.lock``: a results directory belongs to one run at a time. The file names the host and
+    pid of its owner; a second run stops at once with that message. A lock whose owner process no
+    longer exists on this host (a killed run) is stale and taken over."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / ".lock"
+        self.held = False
+
+    def acquire(self) -> None:
+        me = {"host": platform.node(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and not self._stale(owner):
+                    raise ResultsError(
+                        f"results directory {str(self.path.parent)!r} is in use by another run (host "
+                        f"{owner.get('host')}, pid {owner.get('pid')}, since {owner.get('started')}); wait "
+                        f"for it, or choose another --out. If that run is dead, delete {str(self.path)!r}")
+                logger.warning("taking over the stale lock %s left by %s", self.path, owner)
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            self.held = True
+            return
+        raise ResultsError(f"could not take the lock {str(self.path)!r}; another run is starting there")
+
+    def _owner(self) -> Optional[dict]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, json.JSONDecodeError):
+            return {}  # torn by a kill during its write: stale
+
+    @staticmethod
+    def _stale(owner: dict) -> bool:
+        if owner.get("host") != platform.node():
+            return False  # cannot see processes of another host: assume it is alive
+        pid = owner.get("pid")
+        if not isinstance(pid, int):
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return pid == os.getpid() and False
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
 class Journal:
     """An append-only JSON-lines file: each append is flushed and fsynced, so a kill loses at most
     the records being written; a torn last line is ignored on reading (and truncated by the writer).
@@ -122,28 +182,39 @@ class RunDir:
         self.kind, self.identity, self.writer = kind, identity, writer
         self.cells: Dict[str, dict] = {}
         self._check_writable()
-        meta_path = self.path / "meta.json"
-        if meta_path.exists():
-            old = read_meta(self.path)
-            if old["kind"] != kind or old["identity"] != identity:
-                if not force:
-                    raise ResultsError(self._mismatch_message(old))
-                logger.warning("--force: reusing %s although its identity differs; old cells dropped",
-                               self.path)
-                if writer:
-                    (self.path / "cells.jsonl").unlink(missing_ok=True)
-            else:
-                self.cells = self._read_cells()
-                if self.cells:
-                    logger.info("resuming %s: %d finished cell(s) will be skipped", self.path,
-                                len(self.cells))
+        self.lock = RunLock(self.path)
+        if writer:
+            self.lock.acquire()
+            atexit.register(self.lock.release)
+        try:
+            self._resume(force)
+        except BaseException:
+            self.release()
+            raise
         self.meta = {"schema_version": SCHEMA_VERSION, "kind": kind, "identity": identity,
                      "config": config, "config_hash": stable_hash(config),
                      "identity_hash": stable_hash(identity), "versions": package_versions(),
                      "git_commit": git_commit(), "host": platform.node(),
                      "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra_meta or {})}
         if writer:
-            atomic_write(meta_path, json.dumps(self.meta, indent=2, sort_keys=True) + "\n")
+            atomic_write(self.path / "meta.json", json.dumps(self.meta, indent=2, sort_keys=True) + "\n")
+
+    def _resume(self, force: bool) -> None:
+        """Load the finished cells of a directory of this same run; refuse another run's directory."""
+        if not (self.path / "meta.json").exists():
+            return
+        old = read_meta(self.path)
+        if old["kind"] == self.kind and old["identity"] == self.identity:
+            self.cells = self._read_cells()
+            if self.cells:
+                logger.info("resuming %s: %d finished cell(s) will be skipped", self.path, len(self.cells))
+            return
+        if not force:
+            raise ResultsError(self._mismatch_message(old))
+        logger.warning("--force: reusing %s although its identity differs; old cells dropped", self.path)
+        if self.writer:
+            for journal in self.path.glob("*.jsonl"):
+                journal.unlink()
 
     def _check_writable(self) -> None:
         if not self.writer:
@@ -178,6 +249,16 @@ class RunDir:
     def journal(self, name: str) -> "Journal":
         """A further append-only record in this directory (e.g. per-foreground progress)."""
         return Journal(self.path / name, self.writer)
+
+    def release(self) -> None:
+        """Give the directory up (the run is over, finished or not)."""
+        self.lock.release()
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
     def write_summary(self, summary: dict, rows: Iterable[dict]) -> None:
         if not self.writer:

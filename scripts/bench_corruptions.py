@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from pit_eval.corruptions import GROUPS, corrupt_image, parse_severities
-from pit_eval.data import SAMPLE_ROOT, load_rgb
+from pit_eval.images import SAMPLE_ROOT, load_rgb
 
 
 def _images(n: int):

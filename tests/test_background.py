@@ -15,7 +15,7 @@ from torchvision import datasets as tvd
 from torchvision import transforms
 
 from pit_eval import background
-from pit_eval.data import DataError, SAMPLE_ROOT
+from pit_eval.images import DataError, SAMPLE_ROOT
 from pit_eval.engine import EngineConfig
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 

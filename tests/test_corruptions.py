@@ -5,7 +5,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from pit_eval import corruptions as C
-from pit_eval.data import SAMPLE_ROOT, EvalTransform, ImageList, scan_class_folders, imagenet_wnids
+from pit_eval.images import SAMPLE_ROOT, EvalTransform, ImageList, scan_class_folders, imagenet_wnids
 
 ALL = C.GROUPS["all"]
 

@@ -16,7 +16,7 @@ import backbones  # noqa: F401  (registers PiT, TimmViT, hooks, CorruptRGB)
 from backbones.pit import PiT, resize_pos_embed
 from pit_eval import detection as D
 from pit_eval.corruptions import corrupt_image, render_seed
-from pit_eval.data import DataError
+from pit_eval.images import DataError
 from pit_eval.models import WeightsError
 
 ROOT = Path(__file__).resolve().parents[1]

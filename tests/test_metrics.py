@@ -45,14 +45,34 @@ def test_mce_only_when_complete_and_extras_get_accuracy_only():
     assert s["mce"] is None and not s["mce_complete"]
     assert "ce" in s["per_corruption"]["fog"] and "ce" not in s["per_corruption"]["spatter"]
     assert s["per_corruption"]["spatter"]["mean_acc"] == 0.25
-    assert s["mean_corrupted_acc"] == pytest.approx(0.375)
-    assert s["mean_corrupted_acc_benchmark15"] == pytest.approx(0.5)
+    assert s["mean_corrupted_acc"] == pytest.approx(0.5), "the mean is over the 15 benchmark corruptions"
+    assert s["mean_corrupted_acc_evaluated"] == pytest.approx(0.375)
+    assert not s["mean_corrupted_acc_complete"] and s["evaluated_corruptions"] == ["fog", "spatter"]
+
+
+def test_mean_corrupted_accuracy_is_over_the_15_even_with_19_evaluated():
+    cells = {(c, s): 0.6 for c in M.BENCHMARK_CORRUPTIONS for s in range(1, 6)}
+    cells.update({(c, s): 0.1 for c in ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+                  for s in range(1, 6)})
+    s = M.imagenet_c_summary(cells)
+    assert s["mean_corrupted_acc"] == pytest.approx(0.6) and s["mean_corrupted_acc_complete"]
+    assert s["mean_corrupted_acc_evaluated"] == pytest.approx((75 * 0.6 + 20 * 0.1) / 95)
 
 
 def test_coco_c_summary_by_formula():
     cells = {("fog", 1): 0.30, ("fog", 2): 0.20, ("snow", 1): 0.10, ("snow", 2): 0.0}
     s = M.coco_c_summary(0.40, cells)
-    assert s == {"P": 0.40, "mPC": pytest.approx(0.15), "rPC": pytest.approx(0.375)}
+    assert s == {"P": 0.40, "mPC": pytest.approx(0.15), "rPC": pytest.approx(0.375), "mPC_complete": False,
+                 "mPC_cells": 4, "mPC_extra": None}
+
+
+def test_coco_c_mpc_is_over_the_15_by_5_and_extras_apart():
+    """mmdet's robustness_eval.py: mPC = mean over the 15 benchmark corruptions x severities 1-5."""
+    cells = {(c, s): 0.2 + 0.01 * s for c in M.BENCHMARK_CORRUPTIONS for s in range(1, 6)}
+    cells.update({("spatter", s): 0.0 for s in range(1, 6)})
+    s = M.coco_c_summary(0.40, cells)
+    assert s["mPC"] == pytest.approx(0.23) and s["mPC_complete"] and s["mPC_cells"] == 75
+    assert s["mPC_extra"] == 0.0 and s["rPC"] == pytest.approx(0.23 / 0.40)
     with pytest.raises(ValueError):
         M.coco_c_summary(0.4, {})
 

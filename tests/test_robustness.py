@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pit_eval.corruptions import CorruptedImageNet
-from pit_eval.data import DataError
+from pit_eval.images import DataError
 from pit_eval.engine import EngineConfig
 from pit_eval.results import ResultsError
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
@@ -86,7 +86,7 @@ def test_other_model_in_same_dir_is_refused(tmp_path):
 
 def _mini_imagenet_c(root: Path, clean: Path):
     """A pre-rendered tree <root>/<corruption>/<severity>/<wnid>/<file> (224x224, like the release)."""
-    from pit_eval.data import ImageList, EvalTransform, scan_class_folders, imagenet_wnids
+    from pit_eval.images import ImageList, EvalTransform, scan_class_folders, imagenet_wnids
     base = ImageList(scan_class_folders(clean, imagenet_wnids(), "i", "--i"), EvalTransform().full(),
                      root=str(clean))
     for c in ("gaussian_noise", "glass_blur"):

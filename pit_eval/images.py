@@ -1,4 +1,6 @@
-"""Datasets in their released folder layouts, image decoding, and eval transforms.
+"""Images: decoding any file to 8-bit RGB, class-folder scanning, eval transforms, and the image-list
+dataset (with skip-aware collation) that every classification benchmark reads. Where each dataset
+lives and how it is labelled is in :mod:`pit_eval.datasets`.
 
 Layouts (under ``--data-root``, or each given on its own):
   imagenet/val/<wnid>/*.JPEG                      clean validation set (1000 classes)
@@ -6,6 +8,7 @@ Layouts (under ``--data-root``, or each given on its own):
   imagenet-a/<wnid>/*, imagenet-r/<wnid>/*        200-class subsets (logits masked to the 200)
   imagenet-sketch/<wnid>/*                        1000 classes
   imagenet-v2/<class index 0..999>/*              1000 classes, folders named by class index
+  imagenet-9/{original,mixed_same,...,fg_mask}/val/<class>/*   IN-9 (see background.py)
 """
 from __future__ import annotations
 

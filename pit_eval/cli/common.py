@@ -1,0 +1,55 @@
+"""Argument helpers shared by the sub-commands."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import List
+
+from ..datasets import DATASETS
+
+
+def floats(s: str) -> List[float]:
+    try:
+        return [float(v) for v in s.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}") from None
+
+
+def engine_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("device")
+    g.add_argument("--device", default="auto", help="auto (CUDA if present) | cpu | cuda | cuda:N")
+    g.add_argument("--amp", nargs="?", const="bf16", default=None, choices=["bf16", "fp16"],
+                   help="mixed precision (default dtype bf16)")
+    g.add_argument("--batch-size", type=int, default=64)
+    g.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: from CPU count)")
+    g.add_argument("--no-channels-last", action="store_true")
+    g.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
+
+
+def engine_cfg(a):
+    from ..engine import EngineConfig
+    return EngineConfig(device=a.device, amp=a.amp, batch_size=a.batch_size, workers=a.workers,
+                        channels_last=not a.no_channels_last, quiet=a.quiet)
+
+
+def dataset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", default=None,
+                   help="folder holding imagenet/val, imagenet-c, imagenet-a, ..., imagenet-9")
+    for name in DATASETS:
+        p.add_argument(f"--{name}", dest=f"path_{name}", default=None, metavar="DIR",
+                       help=f"{name} folder (env {DATASETS[name].env})")
+
+
+def dataset_paths(a) -> tuple:
+    return tuple((n, getattr(a, f"path_{n}")) for n in DATASETS if getattr(a, f"path_{n}"))
+
+
+def key_value(s: str):
+    if "=" not in s:
+        raise argparse.ArgumentTypeError(f"--cfg-options expects key=value, got {s!r}")
+    k, v = s.split("=", 1)
+    try:
+        v = json.loads(v)
+    except json.JSONDecodeError:
+        pass
+    return k, v

@@ -1,0 +1,274 @@
+"""``run_eval.py paper``: reproduce the PiT paper's tables in one command.
+
+The tables are data (``configs/paper.json``): columns with the protocol each measures and the
+reference metrics shown beside it, rows = models. The run plans every (model, benchmark) cell the
+data allows, prints the plan (what runs, what is skipped and which flag or path would enable it, a
+time estimate), runs the cells through the robustness runner and the results store (one directory per
+model under ``<out>/robustness``; resumable; sharded under torchrun), measures size and speed with
+the benchmark command, reads detection results, then writes the paper report
+(:mod:`pit_eval.paper_report`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from . import references
+from .datasets import DATASETS, flag, locate
+from .engine import EngineConfig
+from .images import SAMPLE_NOTE, DataError
+from .models import RANDOM, check_weights
+from .registry import check_choice
+from .robustness import BENCH_DATA, RobustnessConfig
+
+logger = logging.getLogger(__name__)
+
+#: forward-pass equivalents per image for each benchmark (attacks: a backward costs ~2 forwards)
+COST = {"clean": 1, "imagenet-a": 1, "imagenet-r": 1, "imagenet-sketch": 1, "imagenet-v2": 1,
+        "fgsm": 4, "pgd": 1 + 5 * 3, "in9": 1}
+#: the README's PiT-S V100 speed and its GMACs, to scale a model without a published speed
+V100_PIT_S = (1266.0, 2.9)
+
+
+@dataclass(frozen=True)
+class PaperConfig:
+    out: str = "results/paper"
+    data_root: Optional[str] = None
+    paths: Tuple[Tuple[str, str], ...] = ()
+    tables: Optional[Tuple[str, ...]] = None        # None: every table
+    models: Optional[Tuple[str, ...]] = None        # None: every row of the chosen tables
+    weights: Tuple[Tuple[str, str], ...] = ()       # (model, file) pairs; others use `default_weights`
+    default_weights: str = "auto"                   # auto | hub | random
+    detection: Tuple[str, ...] = ()                 # results dirs or mmdet work_dirs to read
+    max_images: Optional[int] = None
+    robustness: RobustnessConfig = field(default_factory=lambda: RobustnessConfig(model="-"))
+    engine: EngineConfig = EngineConfig()
+
+    def validate(self) -> "PaperConfig":
+        spec = tables()
+        for t in self.tables or ():
+            check_choice("table", t, [s["id"] for s in spec])
+        rows = {r["model"] for s in spec for r in s["rows"]}
+        for m in self.models or ():
+            check_choice("model of the paper tables", m, sorted(rows))
+        check_choice("--weights", self.default_weights, ("auto", "hub", *RANDOM))
+        for m, path in self.weights:
+            if not os.path.isfile(path):
+                raise DataError(f"--weights {m}={path}: file {path!r} does not exist")
+        for d in self.detection:
+            if not os.path.isdir(d):
+                raise DataError(f"--detection {d!r} is not a directory (a detection results directory "
+                                "or an mmdet work_dir)")
+        return self
+
+
+def tables() -> List[dict]:
+    return references.load()["tables"]
+
+
+@dataclass
+class PlannedCell:
+    table: str
+    model: str
+    column: str
+    status: str             # "run" | "skip" | "result" (detection / benchmark: read from results)
+    why: str = ""           # for skips: what is missing and how to enable it
+
+
+@dataclass
+class Plan:
+    cfg: PaperConfig
+    tables: List[dict]
+    cells: List[PlannedCell]
+    benchmarks: Dict[str, List[str]]     # model -> robustness benchmarks to run
+    sample: bool
+    weights: Dict[str, str]              # model -> weights source to use
+    forwards: Dict[str, int]             # model -> forward-pass equivalents
+    speed_models: List[str]              # models of the classification table (benchmark command)
+    detection_rows: Dict[str, Optional[str]]  # row -> results dir / work_dir found
+
+    def seconds_estimate(self) -> Dict[str, Optional[float]]:
+        out = {}
+        for m, n in self.forwards.items():
+            ips = references.lookup(m, "throughput_v100")
+            gmacs = references.lookup(m, "gmacs")
+            speed = ips["value"] if ips else (V100_PIT_S[0] * V100_PIT_S[1] / gmacs["value"] if gmacs else None)
+            out[m] = n / speed if speed else None
+        return out
+
+
+# ----------------------------------------------------------------------------------------- planning
+def make_plan(cfg: PaperConfig) -> Plan:
+    cfg.validate()
+    chosen = [t for t in tables() if cfg.tables is None or t["id"] in cfg.tables]
+    locs = {n: locate(n, cfg.data_root, dict(cfg.paths)) for n in DATASETS}
+    sample = any(l.is_sample for l in locs.values() if l.path)
+    cells, benches, speed, det = [], {}, [], {}
+    for t in chosen:
+        for row in t["rows"]:
+            m = row["model"]
+            if cfg.models is not None and m not in cfg.models:
+                continue
+            for c in t["columns"]:
+                cells.append(_plan_cell(t, m, c, locs, cfg, benches, speed, det))
+    weights = {m: dict(cfg.weights).get(m, cfg.default_weights) for m in benches}
+    counts = {n: _count_images(l.path) for n, l in locs.items() if l.path}
+    forwards = {m: sum(_forwards(b, counts, cfg) for b in bs) for m, bs in benches.items()}
+    return Plan(cfg, chosen, cells, benches, sample, weights, forwards, speed, det)
+
+
+def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
+    if c["kind"] == "benchmark":
+        if m not in speed:
+            speed.append(m)
+        return PlannedCell(t["id"], m, c["id"], "run")
+    if c["kind"] == "detection":
+        if m not in det:
+            det[m] = find_detection_result(m, cfg)
+        if det[m] is None:
+            return PlannedCell(t["id"], m, c["id"], "skip",
+                               "no detection results: train the row's config (mim train mmdet configs/<row>.py), "
+                               "then pass its work_dir with --detection, or evaluate it into "
+                               f"{cfg.out}/detection/<row> (run_eval.py detection --config configs/<row>.py "
+                               "--checkpoint CKPT --out ...)")
+        return PlannedCell(t["id"], m, c["id"], "result")
+    b = c["benchmark"]
+    data = BENCH_DATA[b]
+    if locs[data].path is None:
+        spec = DATASETS[data]
+        where = f"{cfg.data_root}/{spec.subdir}" if cfg.data_root else f"{flag(data)} DIR or ${spec.env}"
+        return PlannedCell(t["id"], m, c["id"], "skip", f"no {data} data: give {where}")
+    benches.setdefault(m, [])
+    if b not in benches[m]:
+        benches[m].append(b)
+    return PlannedCell(t["id"], m, c["id"], "run")
+
+
+def _count_images(path: str) -> int:
+    n = 0
+    for _, _, files in os.walk(path):
+        n += sum(1 for f in files if not f.startswith("."))
+    return n
+
+
+def _forwards(b: str, counts: Dict[str, int], cfg: PaperConfig) -> int:
+    r = cfg.robustness
+    n = counts.get(BENCH_DATA[b], 0)
+    if cfg.max_images:
+        n = min(n, cfg.max_images)
+    if b == "imagenet-c":
+        from .corruptions import parse_corruptions
+        return min(counts.get("imagenet", 0), cfg.max_images or 10**9) * \
+            len(parse_corruptions(r.corruptions)) * len(r.severities)
+    if b == "occlusion":
+        return n * (len(r.occlusion.levels) + 1)
+    if b == "bgc":
+        return (n // 4) ** 2   # roughly a quarter of the IN-9 files are original/ (worst case: all pairs)
+    return n * COST[b]
+
+
+def find_detection_result(row: str, cfg: PaperConfig) -> Optional[str]:
+    """A detection results directory (meta.json) or mmdet work_dir (a config named ``row``)."""
+    candidates = [Path(cfg.out) / "detection" / row] + [Path(d) for d in cfg.detection]
+    for d in candidates:
+        if (d / "summary.json").is_file() and _detection_model(d) == row:
+            return str(d)
+        if (d / f"{row}.py").is_file() or (d.name == row and any(d.glob("*/vis_data/scalars.json"))):
+            return str(d)
+    return None
+
+
+def _detection_model(d: Path) -> Optional[str]:
+    import json
+    try:
+        return json.loads((d / "summary.json").read_text()).get("model")
+    except (OSError, ValueError):
+        return None
+
+
+def format_plan(plan: Plan) -> str:
+    lines = ["paper plan" + (f"  !! {SAMPLE_NOTE}" if plan.sample else "")]
+    est = plan.seconds_estimate()
+    for m, bs in plan.benchmarks.items():
+        t = est.get(m)
+        eta = f"~{_duration(t)} at the README's V100 speed" if t else "no speed reference"
+        lines.append(f"  run   {m:22s} weights {plan.weights[m]:6s} {', '.join(bs)}  "
+                     f"({plan.forwards[m]:,} forward-equivalents, {eta})")
+    if plan.speed_models:
+        lines.append(f"  run   size and speed of {', '.join(plan.speed_models)} (benchmark command)")
+    for d, where in plan.detection_rows.items():
+        if where:
+            lines.append(f"  read  {d:22s} detection results from {where}")
+    skips = {}
+    for c in plan.cells:
+        if c.status == "skip":
+            skips.setdefault(c.why, []).append(f"{c.model}/{c.column}")
+    for why, what in skips.items():
+        lines.append(f"  skip  {len(what)} cell(s) ({', '.join(what[:4])}{' ...' if len(what) > 4 else ''}): {why}")
+    total = sum(t for t in est.values() if t)
+    lines.append(f"  estimate: ~{_duration(total)} of V100 time (Background Challenge at its worst case, "
+                 "models without a published speed scaled by GMACs); a CPU is one to two orders of "
+                 "magnitude slower")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} GPU-hours" if seconds >= 3600 else f"{seconds / 60:.1f} GPU-minutes"
+
+
+# ----------------------------------------------------------------------------------------- running
+def run_paper(plan: Plan) -> dict:
+    """Run what ``plan`` lists (resuming finished cells), then write the paper report."""
+    from .paper_report import write_paper_report
+    cfg = plan.cfg
+    for m in plan.benchmarks:   # every model's weights, before any work
+        check_weights(m, plan.weights[m], random_fallback=plan.sample)
+    runs = {m: _run_model(plan, m) for m in plan.benchmarks}
+    if int(os.environ.get("RANK", "0")) != 0:
+        return {"plan": plan, "out": cfg.out, "report": None}   # rank 0 measures speed and reports
+    speed = _run_speed(plan) if plan.speed_models else None
+    det = {m: _detection_dir(plan, m, d) for m, d in plan.detection_rows.items() if d}
+    paths = write_paper_report(plan, runs, speed, det, Path(cfg.out) / "report")
+    return {"plan": plan, "out": cfg.out, "report": paths}
+
+
+def _run_model(plan: Plan, model: str) -> str:
+    from .robustness import RobustnessRun
+    cfg = plan.cfg
+    out = str(Path(cfg.out) / "robustness" / model.replace("/", "_"))
+    rc = replace(cfg.robustness, model=model, weights=plan.weights[model], out=out,
+                 data_root=cfg.data_root, paths=cfg.paths, benchmarks=tuple(plan.benchmarks[model]),
+                 max_images=cfg.max_images, engine=cfg.engine)
+    logger.info("paper: %s — %s", model, ", ".join(plan.benchmarks[model]))
+    RobustnessRun(rc).run()
+    return out
+
+
+def _run_speed(plan: Plan) -> Optional[str]:
+    from .benchmark import BenchmarkConfig, run_benchmark
+    from .engine import Engine
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        logger.warning("paper: size and speed are not measured under torchrun (one process must time "
+                       "the models); run `run_eval.py benchmark` separately")
+        return None
+    out = str(Path(plan.cfg.out) / "benchmark")
+    eng = plan.cfg.engine
+    cpu = Engine._select_device(eng.device, 0).type == "cpu"
+    bc = BenchmarkConfig(models=tuple(plan.speed_models), out=out, batch_size=8 if cpu else 128,
+                         repeats=3 if cpu else 5, iters=1 if cpu else 3, warmup=1 if cpu else 2,
+                         engine=eng)
+    run_benchmark(bc)
+    return out
+
+
+def _detection_dir(plan: Plan, row: str, where: str) -> str:
+    """A detection results directory for ``row``: as found, or ingested from an mmdet work_dir."""
+    from .detection import ingest_work_dir
+    if (Path(where) / "summary.json").is_file():
+        return where
+    out = str(Path(plan.cfg.out) / "detection" / f"{row}-ingested")
+    ingest_work_dir(where, out, force=True)
+    return out

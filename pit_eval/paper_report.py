@@ -1,0 +1,187 @@
+"""The paper report: one table per table of ``configs/paper.json``, rows = models, the paper's columns,
+each cell "ours · reference · Δ" (unverified references marked), missing cells saying why.
+Written as ``paper.md``, a self-contained ``paper.html`` and ``paper.csv``."""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from . import references
+from .results import atomic_write, csv_text
+
+SEP = " · "
+
+
+def _summary(directory: Optional[str]) -> Optional[dict]:
+    if not directory:
+        return None
+    try:
+        return json.loads((Path(directory) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _at(doc, path):
+    for k in path:
+        if isinstance(doc, dict):
+            doc = doc.get(k)
+        elif isinstance(doc, list) and isinstance(k, int) and k < len(doc):
+            doc = doc[k]
+        else:
+            return None
+    return doc if isinstance(doc, (int, float)) and not isinstance(doc, bool) else None
+
+
+def _complete(summary: dict, col: dict) -> bool:
+    """A column defined on a complete grid only (``requires``: path to a completeness flag)."""
+    req = col.get("requires")
+    node = summary.get("benchmarks", {})
+    for k in req or ():
+        node = node.get(k) if isinstance(node, dict) else None
+    return req is None or node is True
+
+
+def _ours(col: dict, model: str, runs, speed, det) -> tuple:
+    """(value in display units or None, reference from the result or None, source summary or None)."""
+    if col["kind"] == "robustness":
+        s = _summary(runs.get(model))
+        v = _at(s.get("benchmarks", {}), col["path"]) if s else None
+        if v is not None and not _complete(s, col):
+            v = None
+    elif col["kind"] == "benchmark":
+        s = _summary(speed)
+        if s is None:
+            return None, None, None
+        if col["path"] == ["ratio"]:
+            rat = s.get("ratios_vs_deit", {}).get(model, {})
+            ref = rat.get("paper_ratio")
+            return rat.get("ratio"), ({"value": ref, "source": "pit_readme", "verified": True}
+                                      if ref is not None else None), s
+        v = _at(s.get("models", {}).get(model, {}), col["path"])
+    else:
+        s = _summary(det.get(model))
+        v = _at(s.get("benchmarks", {}), col["path"]) if s else None
+        if v is not None and not _complete(s, col):
+            v = None
+    return (None if v is None else v * col["scale"]), None, s
+
+
+def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
+    ours, result_ref, s = _ours(col, model, runs, speed, det)
+    refs = [r for r in (references.lookup(model, m) for m in col["refs"]) if r]
+    if result_ref:
+        refs.append(result_ref)
+    why = ""
+    if ours is None:
+        if planned is not None and planned.status == "skip":
+            why = planned.why
+        elif s is None:
+            why = "not run yet (re-run the command to finish it)"
+        else:
+            why = ("not defined on this run: it needs the complete grid (15 benchmark corruptions x 5 "
+                   "severities) and this run has a subset")
+    return {"table": table["id"], "model": model, "column": col["id"], "label": col["label"],
+            "ours": ours, "refs": refs, "why": why, "flags": (s or {}).get("flags", [])}
+
+
+def _fmt(v: Optional[float]) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def cell_text(c: dict) -> str:
+    ours = _fmt(c["ours"]) if c["ours"] is not None else f"— ({c['why']})"
+    if not c["refs"]:
+        return ours
+    refs = " / ".join(f"{references.fmt(r)} [{r['source']}]" for r in c["refs"])
+    if c["ours"] is None:
+        return ours + SEP + refs
+    deltas = " / ".join(f"{c['ours'] - r['value']:+.2f}" for r in c["refs"])
+    return ours + SEP + refs + SEP + "Δ " + deltas
+
+
+def build_tables(plan, runs: Dict[str, str], speed: Optional[str], det: Dict[str, str]) -> List[dict]:
+    planned = {(c.table, c.model, c.column): c for c in plan.cells}
+    out = []
+    for t in plan.tables:
+        rows = [r for r in t["rows"] if plan.cfg.models is None or r["model"] in plan.cfg.models]
+        cells = {(r["model"], col["id"]): cell(t, col, r["model"], planned.get((t["id"], r["model"], col["id"])),
+                                               runs, speed, det)
+                 for r in rows for col in t["columns"]}
+        flags = sorted({f for c in cells.values() for f in c["flags"]})
+        out.append({"table": t, "rows": rows, "cells": cells, "flags": flags})
+    return out
+
+
+def _markdown(built: List[dict]) -> str:
+    md = ["# PiT paper tables — pit_eval", "",
+          "Each cell: ours · reference [source] · Δ (ours − reference). References marked (unverified) "
+          "could not be checked against the paper; a missing cell says why.", ""]
+    for b in built:
+        t = b["table"]
+        md += [f"## {t['title']}", ""] + [f"> **{f}**" for f in b["flags"]] + [""]
+        md.append("| model | " + " | ".join(c["label"] for c in t["columns"]) + " |")
+        md.append("|---|" + "---|" * len(t["columns"]))
+        for r in b["rows"]:
+            label = r["label"] + (" (extra row)" if r.get("extra") else "")
+            md.append(f"| {label} | " + " | ".join(cell_text(b["cells"][(r["model"], c["id"])])
+                                                   for c in t["columns"]) + " |")
+        md += ["", "Protocols:"] + [f"- **{c['label']}**: {c['protocol']}" for c in t["columns"]]
+        md += [f"- {r['label']}: {r['note']}" for r in b["rows"] if r.get("note")] + [""]
+    return "\n".join(md)
+
+
+def _html(built: List[dict]) -> str:
+    e = html.escape
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>PiT paper tables — pit_eval</title><style>",
+             "body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;vertical-align:top}th{background:#eee}"
+             ".flag{background:#fff3cd;padding:6px;border-left:4px solid #e0a800}.missing{color:#888}"
+             ".ours{font-weight:bold}.unverified{color:#a15c00}",
+             "</style></head><body><h1>PiT paper tables — pit_eval</h1>",
+             "<p>Each cell: <b>ours</b> · reference [source] · Δ (ours − reference). "
+             "<span class='unverified'>(unverified)</span> references could not be checked against the paper.</p>"]
+    for b in built:
+        t = b["table"]
+        parts.append(f"<h2>{e(t['title'])}</h2>")
+        parts += [f"<p class='flag'>{e(f)}</p>" for f in b["flags"]]
+        parts.append("<table><thead><tr><th>model</th>" + "".join(
+            f"<th title='{e(c['protocol'])}'>{e(c['label'])}</th>" for c in t["columns"]) + "</tr></thead><tbody>")
+        for r in b["rows"]:
+            tds = []
+            for col in t["columns"]:
+                c = b["cells"][(r["model"], col["id"])]
+                cls = "ours" if c["ours"] is not None else "missing"
+                txt = e(cell_text(c)).replace("(unverified)", "<span class='unverified'>(unverified)</span>")
+                tds.append(f"<td class='{cls}'>{txt}</td>")
+            label = e(r["label"]) + (" <i>(extra row)</i>" if r.get("extra") else "")
+            parts.append(f"<tr><th>{label}</th>{''.join(tds)}</tr>")
+        parts.append("</tbody></table><ul>" + "".join(
+            f"<li><b>{e(c['label'])}</b>: {e(c['protocol'])}</li>" for c in t["columns"]) + "".join(
+            f"<li>{e(r['label'])}: {e(r['note'])}</li>" for r in b["rows"] if r.get("note")) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _csv_rows(built: List[dict]):
+    for b in built:
+        for (model, col_id), c in b["cells"].items():
+            col = next(x for x in b["table"]["columns"] if x["id"] == col_id)
+            refs = c["refs"] or [None]
+            for r in refs:
+                yield {"table": c["table"], "model": model, "column": col_id, "label": c["label"],
+                       "ours": c["ours"], "reference": r["value"] if r else None,
+                       "source": r["source"] if r else None, "verified": r["verified"] if r else None,
+                       "delta": c["ours"] - r["value"] if r and c["ours"] is not None else None,
+                       "missing_because": c["why"], "protocol": col["protocol"],
+                       "flags": "; ".join(c["flags"])}
+
+
+def write_paper_report(plan, runs, speed, det, out: Path) -> List[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    built = build_tables(plan, runs, speed, det)
+    atomic_write(out / "paper.md", _markdown(built))
+    atomic_write(out / "paper.html", _html(built))
+    atomic_write(out / "paper.csv", csv_text(_csv_rows(built)))
+    return [str(out / n) for n in ("paper.md", "paper.html", "paper.csv")]
