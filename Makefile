@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean-venv
+.PHONY: setup demo test bench paper-demo clean-venv
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,10 @@ test: setup
 bench: setup
 	$(PY) scripts/bench_corruptions.py
 	$(PY) scripts/bench_eval.py
+	$(PY) scripts/bench_bgc.py
 
 clean-venv:
 	rm -rf $(VENV)
+
+paper-demo: setup
+	$(PY) run_eval.py paper --models pit_s,deit_small,resnet50.tv_in1k --tables robustness,robustness_extended --corruptions common --severities 3 --out results/paper-sample

@@ -2,8 +2,8 @@
 finished mmdet work_dir's COCO metrics, into the same kind of results directory as robustness runs.
 
 COCO-C (Michaelis et al. 2019): ``CorruptRGB`` is inserted right after image loading in the test
-pipeline (RGB-correct, seeded per image and cell); P = clean AP, mPC = mean AP over corruptions x
-severities, rPC = mPC / P."""
+pipeline (RGB-correct, seeded per image and cell); P = clean AP, mPC = mean AP over the 15 benchmark
+corruptions x severities (mmdet's robustness_eval.py), rPC = mPC / P; extra corruptions apart."""
 from __future__ import annotations
 
 import copy
@@ -213,6 +213,8 @@ def format_detection(summary: dict) -> str:
                                           if v is not None))
     cc = summary["benchmarks"].get("coco-c")
     if cc:
-        rpc = "n/a (P = 0)" if cc["rPC"] is None else f"{100 * cc['rPC']:.1f} %"
-        lines.append(f"COCO-C  P {100 * cc['P']:.1f}  mPC {100 * cc['mPC']:.1f}  rPC {rpc}")
+        pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}"  # noqa: E731
+        scope = "15 x 5, mmdet's mPC" if cc["mPC_complete"] else f"{cc['mPC_cells']} of the 75 benchmark cells"
+        lines.append(f"COCO-C  P {pct(cc['P'])}  mPC {pct(cc['mPC'])} ({scope})  rPC {pct(cc['rPC'])} %"
+                     + (f"  extra corruptions: mean AP {pct(cc['mPC_extra'])}" if cc["mPC_extra"] is not None else ""))
     return "\n".join(lines)

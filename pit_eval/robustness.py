@@ -389,9 +389,10 @@ def format_table(summary: dict) -> str:
     """The CLI's final table: ours beside the references (unverified ones marked)."""
     lines = [f"model {summary['model']}  weights {summary['weights']['source']}"]
     lines += [f"!! {f}" for f in summary["flags"]]
-    lines.append(f"{'metric':34s} {'ours':>8s}   reference")
+    w = max([len(r["metric"]) for r in summary["reference"]] + [6])
+    lines.append(f"{'metric':{w}s} {'ours':>8s}   reference")
     for r in summary["reference"]:
         ours = "—" if r["ours"] is None else f"{r['ours']:.2f}"
         refs = "; ".join(f"{references.fmt(x)} [{x['source']}]" for x in r["references"]) or ""
-        lines.append(f"{r['metric']:34s} {ours:>8s}   {refs}")
+        lines.append(f"{r['metric']:{w}s} {ours:>8s}   {refs}")
     return "\n".join(lines)

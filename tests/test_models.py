@@ -132,9 +132,13 @@ def test_offline_hub_error_says_what_to_do():
     assert "--weights /path/to" in str(e.value) and "pit_s_224" in str(e.value)
 
 
-def test_auto_falls_back_to_flagged_random_init():
-    _, info = create_model("pit_ti", weights="auto")
+def test_auto_falls_back_to_flagged_random_init_only_on_sample_data():
+    _, info = create_model("pit_ti", weights="auto", random_fallback=True)
     assert info.random_init and info.source == "random"
+    with pytest.raises(WeightsError, match=r"no pretrained weights for model 'pit_ti_224'"):
+        create_model("pit_ti", weights="auto")
+    _, info = create_model("pit_ti", weights="random")
+    assert info.random_init
 
 
 def test_unknown_model_suggests_close_names():

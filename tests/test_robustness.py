@@ -46,7 +46,8 @@ def test_sample_run_summary_and_files(tmp_path):
     assert meta["schema_version"] == 1 and meta["identity"]["weights"]["random_init"]
     assert meta["versions"]["torch"] and meta["identity"]["transform"]["crop_pct"] == 0.9
     csv_lines = (tmp_path / "r/summary.csv").read_text().splitlines()
-    assert len(csv_lines) == 1 + len(_cells(tmp_path / "r")) == 1 + 1 + 4 + 1 + 4 + 1
+    # clean, 4 ImageNet-C cells, ImageNet-A, 4 occlusion levels + the paper cell, FGSM
+    assert len(csv_lines) == 1 + len(_cells(tmp_path / "r")) == 1 + 1 + 4 + 1 + 5 + 1
 
 
 def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
@@ -54,11 +55,11 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
     calls = {"n": 0}
     orig = RobustnessRun._run_cell
 
-    def dying(self, cell):
+    def dying(self, cell, rd):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt  # killed during the third cell
-        return orig(self, cell)
+        return orig(self, cell, rd)
     monkeypatch.setattr(RobustnessRun, "_run_cell", dying)
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path / "part", benchmarks=("clean", "imagenet-c"))
@@ -67,7 +68,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
         f.write('{"key": "imagenet-c/glass_')  # a torn record, as a kill mid-write leaves
     monkeypatch.setattr(RobustnessRun, "_run_cell", orig)
     seen = []
-    monkeypatch.setattr(RobustnessRun, "_run_cell", lambda self, c: seen.append(c.key) or orig(self, c))
+    monkeypatch.setattr(RobustnessRun, "_run_cell", lambda self, c, rd: seen.append(c.key) or orig(self, c, rd))
     resumed = _run(tmp_path / "part", benchmarks=("clean", "imagenet-c"))
     assert len(seen) == 3, f"re-ran finished cells: {seen}"
     for s in (full, resumed):
@@ -173,6 +174,6 @@ def test_demo_default_run_within_5_minutes(tmp_path):
     assert "sample data — not comparable to the paper" in r.stdout and "clean top-1" in r.stdout
     s = json.loads((tmp_path / "results/robustness/pit_s-sample/summary.json").read_text())
     assert set(s["benchmarks"]) == {"clean", "imagenet-c", "imagenet-a", "imagenet-r",
-                                    "imagenet-sketch", "imagenet-v2", "occlusion", "fgsm", "pgd"}
+                                    "imagenet-sketch", "imagenet-v2", "occlusion", "fgsm", "pgd", "in9", "bgc"}
     assert len(s["benchmarks"]["imagenet-c"]["grid"]) == 95
     assert s["benchmarks"]["imagenet-c"]["mce"] is not None
