@@ -18,3 +18,21 @@ def pytest_configure(config):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def kill_on_call(monkeypatch):
+    """``kill_on_call(owner, name, n)``: the n-th call of ``owner.name`` raises KeyboardInterrupt, as a
+    kill would; returns the original so that the test can put it back."""
+    def install(owner, name: str, n: int):
+        orig = getattr(owner, name)
+        calls = {"n": 0}
+
+        def dying(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise KeyboardInterrupt
+            return orig(*args, **kwargs)
+        monkeypatch.setattr(owner, name, dying)
+        return orig
+    return install

@@ -165,19 +165,11 @@ def test_challenge_on_sample_tree_and_in9_table(tmp_path):
     assert "Background Challenge accuracy" in labels and "IN-9 BG-gap (mixed_same - mixed_rand)" in labels
 
 
-def test_challenge_resumes_per_round(seeded_tree, tmp_path, monkeypatch):
+def test_challenge_resumes_per_round(seeded_tree, tmp_path, monkeypatch, kill_on_call):
     root, _, _ = seeded_tree
     full = _journal_flags(Path(_runner(tmp_path / "a", root, ("bgc",)).run()["out"]))
     monkeypatch.setattr(background, "ROUND_FOREGROUNDS", 4)
-    calls = {"n": 0}
-    orig = background._round
-
-    def dying(group, *a):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt  # killed in the third round
-        return orig(group, *a)
-    monkeypatch.setattr(background, "_round", dying)
+    orig = kill_on_call(background, "_round", 3)  # killed in the third round
     with pytest.raises(KeyboardInterrupt):
         _runner(tmp_path / "b", root, ("bgc",)).run()
     assert len(_journal_flags(tmp_path / "b" / "out")) == 8

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 from browser import render, screenshot
-from PIL import Image
 
 from pit_eval import references
 from pit_eval.engine import EngineConfig
@@ -90,16 +89,8 @@ def _keys(out: Path):
     return [json.loads(line)["key"] for line in (out / "cells.jsonl").read_text().splitlines()]
 
 
-def test_paper_on_sample_killed_resumed_and_report(tmp_path, monkeypatch, artifacts):
-    orig = RobustnessRun._run_cell
-    calls = {"n": 0}
-
-    def dying(self, cell, rd):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt   # killed in the fifth cell
-        return orig(self, cell, rd)
-    monkeypatch.setattr(RobustnessRun, "_run_cell", dying)
+def test_paper_on_sample_killed_resumed_and_report(tmp_path, monkeypatch, artifacts, kill_on_call):
+    orig = kill_on_call(RobustnessRun, "_run_cell", 5)   # killed in the fifth cell
     with pytest.raises(KeyboardInterrupt):
         _paper(tmp_path)
     first = tmp_path / "paper" / "robustness" / "deit_small"

@@ -50,17 +50,9 @@ def test_sample_run_summary_and_files(tmp_path):
     assert len(csv_lines) == 1 + len(_cells(tmp_path / "r")) == 1 + 1 + 4 + 1 + 5 + 1
 
 
-def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch):
+def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_on_call):
     full = _run(tmp_path / "full", benchmarks=("clean", "imagenet-c"))
-    calls = {"n": 0}
-    orig = RobustnessRun._run_cell
-
-    def dying(self, cell, rd):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt  # killed during the third cell
-        return orig(self, cell, rd)
-    monkeypatch.setattr(RobustnessRun, "_run_cell", dying)
+    orig = kill_on_call(RobustnessRun, "_run_cell", 3)  # killed during the third cell
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path / "part", benchmarks=("clean", "imagenet-c"))
     assert len(_cells(tmp_path / "part")) == 2
