@@ -63,6 +63,10 @@ class RobustnessConfig:
     interpolation: Optional[str] = None
     engine: EngineConfig = EngineConfig()
 
+    def __post_init__(self) -> None:
+        # numbers stay numbers in meta.json, whichever way the severities were given
+        object.__setattr__(self, "severities", tuple(parse_severities(self.severities)))
+
     def validate(self) -> "RobustnessConfig":
         for b in self.benchmarks or ():
             check_choice("benchmark", b, BENCHMARKS)
