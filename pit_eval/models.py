@@ -291,6 +291,54 @@ def create_model(name: str, weights: str = "auto", random_fallback: bool = False
     return model.eval(), info
 
 
+def module_weights(module: nn.Module) -> WeightsInfo:
+    """Provenance of a module given from Python: its class and a sha256 over its state dict."""
+    h = hashlib.sha256()
+    for k, v in module.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    cls = type(module)
+    return WeightsInfo(source=f"module:{cls.__module__}.{cls.__qualname__}", sha256=h.hexdigest(),
+                       random_init=False)
+
+
+#: input normalisations a model is commonly trained with: ImageNet, Inception-style, none ([0, 1])
+CANDIDATE_NORMS = {"ImageNet mean/std": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+                   "mean 0.5 / std 0.5": ((0.5,) * 3, (0.5,) * 3), "none ([0, 1] input)": ((0.0,) * 3, (1.0,) * 3)}
+
+
+def normalisation_mismatch(model: nn.Module, x: torch.Tensor, mean, std) -> Optional[str]:
+    """A check of the declared input normalisation of a model with BatchNorm. The first BatchNorm's
+    running mean is what its input averaged in training; on a batch ``x`` of clean [0, 1] images, the
+    declared normalisation should bring that input closer to it than other common ones. Returns a
+    message when another candidate fits clearly better (more than twice closer), else None; models
+    without trained BatchNorm statistics (ViTs, random init) cannot be checked this way."""
+    bn = next((m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+               and m.track_running_stats and m.running_var is not None), None)
+    if bn is None or (bool((bn.running_mean == 0).all()) and bool((bn.running_var == 1).all())):
+        return None
+    live = bn.running_var > 1e-3
+
+    def distance(m, s) -> float:
+        seen = {}
+        hook = bn.register_forward_hook(lambda mod, inp, out: seen.setdefault("x", inp[0]))
+        try:
+            with torch.no_grad():
+                Normalized(model, m, s).to(x.device)(x)
+        finally:
+            hook.remove()
+        mu = seen["x"].float().mean((0, 2, 3))
+        return float(((mu - bn.running_mean).abs() / bn.running_var.sqrt())[live].median())
+    declared = distance(mean, std)
+    best_name, (bm, bs) = min(CANDIDATE_NORMS.items(), key=lambda kv: distance(*kv[1]))
+    best = distance(bm, bs)
+    if declared > 2 * best + 0.05:
+        return (f"input normalisation looks wrong: the model's first BatchNorm statistics fit inputs "
+                f"normalised with {best_name} (distance {best:.2f}) better than the declared mean={tuple(mean)}"
+                f" std={tuple(std)} (distance {declared:.2f}); check mean= / std=")
+    return None
+
+
 class Normalized(nn.Module):
     """Wraps a classifier so it takes images in [0, 1] and normalises them itself (attack-friendly)."""
 

@@ -80,7 +80,9 @@ def robustness_row(run: Run) -> Dict[str, object]:
     ic = b.get("imagenet-c", {})
     first = lambda k: (b.get(k, {}).get("acc1") or [None])[0]  # noqa: E731
     return {"model": run.model, "weights": run.meta["identity"]["weights"]["source"],
-            "clean": _pct(b.get("clean", {}).get("acc1")), "mCE": _pct(ic.get("mce")),
+            "clean": _pct(b.get("clean", {}).get("acc1")),
+            "AutoAttack (no paper value)": _pct(b.get("autoattack", {}).get("robust_acc")),
+            "mCE": _pct(ic.get("mce")),
             "rel. mCE": _pct(ic.get("relative_mce")),
             "mean C acc (15)": _pct(ic.get("mean_corrupted_acc")) if ic.get("mean_corrupted_acc_complete") else None,
             "ImageNet-A": _pct(b.get("imagenet-a", {}).get("acc1")),

@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
+from torch import nn
 from torchvision.transforms import PILToTensor
 from tqdm import tqdm
 
 from . import references
 from .attacks import ATTACKS, AttackConfig
+from .autoattack import AutoAttackConfig, run_autoattack
+from .autoattack import summary as autoattack_summary
 from .corruptions import BACKENDS, CorruptedImageNet, parse_corruptions, parse_severities
 from .images import SAMPLE_NOTE, DataError, EvalTransform
 from . import background
@@ -22,7 +25,7 @@ from .images import ImageList
 from .datasets import DATASETS, fingerprint, flag, locate, open_folder, prerendered_c_root, thin
 from .engine import Engine, EngineConfig
 from .metrics import area_under_curve, imagenet_c_summary
-from .models import Normalized, WeightsInfo, create_model
+from .models import Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch
 from .occlusion import Occluded, OcclusionConfig
 from .registry import check_choice
 from .results import RunDir, stable_hash
@@ -30,11 +33,13 @@ from .results import RunDir, stable_hash
 logger = logging.getLogger(__name__)
 
 BENCHMARKS = ("clean", "imagenet-c", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-v2",
-              "occlusion", "fgsm", "pgd", "in9", "bgc")
+              "occlusion", "fgsm", "pgd", "in9", "bgc", "autoattack")
+#: what runs when --benchmarks is not given: all but AutoAttack (hours on a GPU; run it by name)
+DEFAULT_BENCHMARKS = tuple(b for b in BENCHMARKS if b != "autoattack")
 BENCH_DATA = {"clean": "imagenet", "imagenet-c": "imagenet", "occlusion": "imagenet", "fgsm": "imagenet",
               "pgd": "imagenet", "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r",
               "imagenet-sketch": "imagenet-sketch", "imagenet-v2": "imagenet-v2", "in9": "imagenet-9",
-              "bgc": "imagenet-9"}
+              "bgc": "imagenet-9", "autoattack": "imagenet"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class RobustnessConfig:
     occlusion: OcclusionConfig = OcclusionConfig()
     fgsm: Tuple[AttackConfig, ...] = (AttackConfig(eps=1.0),)
     pgd: Tuple[AttackConfig, ...] = (AttackConfig(eps=1.0, steps=5, step_size=0.5, random_start=True),)
+    autoattack: AutoAttackConfig = AutoAttackConfig()
     bgc_max_backgrounds: Optional[int] = None     # Background Challenge on a flagged subset
     in9_map: Optional[str] = None                 # ImageNet -> IN-9 map file (default: embedded)
     seed: int = 0
@@ -61,6 +67,9 @@ class RobustnessConfig:
     force: bool = False
     crop_pct: Optional[float] = None
     interpolation: Optional[str] = None
+    input_size: Optional[int] = None
+    mean: Optional[Tuple[float, ...]] = None    # None: the model's cfg (a timm name) or identity (a module)
+    std: Optional[Tuple[float, ...]] = None
     engine: EngineConfig = EngineConfig()
 
     def __post_init__(self) -> None:
@@ -77,7 +86,9 @@ class RobustnessConfig:
         parse_severities(self.severities)
         for name, _ in self.paths:
             check_choice("dataset", name, DATASETS)
-        for name in ("max_images", "bgc_max_backgrounds"):
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give both mean= and std= (the model's input normalisation) or neither")
+        for name in ("max_images", "bgc_max_backgrounds", "input_size"):
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
@@ -100,25 +111,38 @@ class Cell:
 
 
 class RobustnessRun:
-    def __init__(self, cfg: RobustnessConfig) -> None:
+    """One robustness run. ``module``: evaluate this ``nn.Module`` (it takes images normalised with
+    ``cfg.mean`` / ``cfg.std``, or [0, 1] input when both are None) instead of building ``cfg.model``,
+    which then only names the run."""
+
+    def __init__(self, cfg: RobustnessConfig, module: Optional[nn.Module] = None) -> None:
         self.cfg = cfg.validate()
         self.engine = Engine(cfg.engine)
         self.locations = {n: locate(n, cfg.data_root, dict(cfg.paths)) for n in DATASETS}
         self.benchmarks = self._select_benchmarks()
         self.sample = any(self.locations[BENCH_DATA[b]].is_sample for b in self.benchmarks)
         torch.manual_seed(cfg.seed)  # random-init runs are reproducible and equal on every rank
-        # 'auto' falls back to random weights only for a demo on the embedded sample
-        model, self.weights = create_model(cfg.model, cfg.weights, random_fallback=self.sample)
-        self.transform = EvalTransform.from_model(model, crop_pct=cfg.crop_pct,
-                                                  interpolation=cfg.interpolation)
+        if module is None:
+            # 'auto' falls back to random weights only for a demo on the embedded sample
+            model, self.weights = create_model(cfg.model, cfg.weights, random_fallback=self.sample)
+            norm = {"mean": cfg.mean, "std": cfg.std}
+        else:
+            model, self.weights = module.eval(), module_weights(module)
+            norm = {"mean": cfg.mean or (0.0, 0.0, 0.0), "std": cfg.std or (1.0, 1.0, 1.0)}
+        self.transform = EvalTransform.from_model(model, crop_pct=cfg.crop_pct, interpolation=cfg.interpolation,
+                                                  input_size=cfg.input_size, **norm)
         logger.info("eval transform: %s", self.transform.to_dict())
         self.model = self.engine.prepare(Normalized(model, self.transform.mean, self.transform.std))
         self._in9: Optional[tuple] = None   # (IN9Tree, class map), scanned once
+        self._clean: Optional[ImageList] = None
         self.cells = self._plan()
+        self.warnings: List[str] = []
+        if module is not None:
+            self._check_normalisation(model)
 
     # ---------------------------------------------------------------- planning
     def _select_benchmarks(self) -> List[str]:
-        wanted = list(self.cfg.benchmarks or BENCHMARKS)
+        wanted = list(self.cfg.benchmarks or DEFAULT_BENCHMARKS)
         missing = [b for b in wanted if self.locations[BENCH_DATA[b]].path is None]
         if missing and self.cfg.benchmarks:
             b = missing[0]
@@ -145,6 +169,7 @@ class RobustnessRun:
         clean, _ = self._open("imagenet", self.transform.full()) if any(
             BENCH_DATA[b] == "imagenet" for b in self.benchmarks) else (None, None)
         clean_fp = fingerprint(clean) if clean is not None else None
+        self._clean = clean
         for b in self.benchmarks:
             if b == "clean":
                 cells.append(Cell("clean", b, "", None, lambda: (clean, None, None), clean_fp))
@@ -166,6 +191,8 @@ class RobustnessRun:
                                   clean_fp))
             elif b in ("in9", "bgc"):
                 cells.extend(self._plan_in9(b))
+            elif b == "autoattack":
+                cells.append(self._plan_autoattack(clean))
             else:  # fgsm / pgd
                 for a in getattr(cfg, b):
                     key = f"{b}/eps={a.eps:g}/steps={a.steps}/step={a.step_size}/rs={a.random_start}"
@@ -214,6 +241,26 @@ class RobustnessRun:
                               pred_map=in9_map))
         return cells
 
+    def _check_normalisation(self, model: nn.Module) -> None:
+        """For a module from Python: does the declared normalisation fit its BatchNorm statistics?"""
+        if self._clean is None:
+            return
+        n = min(32, len(self._clean))
+        x = torch.stack([self._clean[i][0] for i in range(n)]).float().div(255).to(self.engine.device)
+        msg = normalisation_mismatch(model.to(self.engine.device), x, self.transform.mean, self.transform.std)
+        if msg:
+            logger.warning("%s", msg)
+            self.warnings.append(msg)
+
+    def _plan_autoattack(self, clean: ImageList) -> Cell:
+        aa, seed = self.cfg.autoattack, self.cfg.seed
+        subset = ImageList(thin(clean.samples, aa.n_images), clean.transform, clean.on_bad_image, clean.root)
+        fp = {**fingerprint(subset), "protocol": aa.protocol(), "seed": seed}
+        journal = f"autoattack-{stable_hash(fp)}.jsonl"
+        return Cell(f"autoattack/eps={aa.eps:g}/n={len(subset)}", "autoattack", "standard", aa.eps, None, fp,
+                    evaluate=lambda rd: run_autoattack(subset, self.model, self.engine, rd.journal(journal),
+                                                       aa, seed))
+
     def _perturb(self, attack: str, acfg: AttackConfig):
         fn = ATTACKS.get(attack)
         gen = torch.Generator().manual_seed(self.cfg.seed + self.engine.rank)
@@ -244,6 +291,7 @@ class RobustnessRun:
                 rd.add(self._run_cell(cell, rd))
             summary = summarize(rd.cells.values(), cfg.model, self.weights, self.sample,
                                 cfg.max_images, [c.key for c in self.cells])
+            summary["flags"] += self.warnings
             rd.write_summary(summary, cell_rows(rd.cells.values()))
         eng.close()
         return {"out": out, "summary": summary}
@@ -328,6 +376,9 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
         bench.setdefault("occlusion", {}).update(paper_acc1=paper_occ["acc1"], paper_key=paper_occ["key"])
     if by("in9"):
         bench["in9"] = background.in9_summary(by("in9"))
+    aa = next(iter(by("autoattack")), None)
+    if aa:
+        bench["autoattack"] = autoattack_summary(aa, aa["data"]["protocol"])
     bgc = next(iter(by("bgc")), None)
     if bgc:
         bench["bgc"] = background.challenge_summary(bgc)
@@ -361,6 +412,8 @@ REF_METRICS = [  # (label, path in bench, reference metrics to show)
     ("occlusion AUC over the sweep (extra; no reference)", ("occlusion", "auc"), ()),
     ("FGSM top-1 (first eps)", ("fgsm", "acc1"), ("paper_fgsm_acc1",)),
     ("PGD top-1 (first eps)", ("pgd", "acc1"), ()),
+    ("AutoAttack robust top-1 (no published value for PiT)", ("autoattack", "robust_acc"), ()),
+    ("AutoAttack subset clean top-1", ("autoattack", "clean_acc"), ()),
 ]
 
 
@@ -376,8 +429,8 @@ def reference_rows(model: str, bench: dict) -> List[dict]:
             v = v[0] if v else None
         ours = None if v is None else 100.0 * v
         refs = [r for r in (references.lookup(model, m) for m in ref_keys) if r]
-        if ours is None and not refs:
-            continue
+        if path[0] not in bench or (ours is None and not refs):
+            continue   # not run, or nothing to show
         rows.append({"metric": label, "ours": ours, "references": [
             {**r, "delta": None if ours is None else ours - r["value"]} for r in refs]})
     return rows

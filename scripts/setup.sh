@@ -16,12 +16,15 @@ fi
 VPY="$(cd "$VENV" && pwd)/bin/python"
 PIP=("$VPY" -m pip --disable-pip-version-check)
 
-req_hash=$(sha256sum requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+req_hash=$(sha256sum requirements.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 stamp="$VENV/.pit_eval-req-$req_hash"
 if [ ! -f "$stamp" ]; then
   log "installing requirements.txt (a few minutes the first time)"
   "${PIP[@]}" install -q --upgrade "pip<26.2"
   "${PIP[@]}" install -q -r requirements.txt
+  # torchattacks 3.5.1 pins requests~=2.25.1 (an old requests, idna 2 and urllib3 1, which break
+  # huggingface_hub's httpx); it needs only torch, torchvision, scipy, numpy and tqdm, all installed.
+  "${PIP[@]}" install -q --no-deps "torchattacks==3.5.1"
   rm -f "$VENV"/.pit_eval-req-*
   touch "$stamp"
 else

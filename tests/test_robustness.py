@@ -122,7 +122,8 @@ def _cli(*args, env=None, timeout=600):
 
 def test_two_ranks_equal_one_rank(tmp_path):
     common = ["robustness", "--model", "pit_ti", "--weights", "none", "--benchmarks",
-              "clean,imagenet-c,pgd,in9,bgc", "--corruptions", "gaussian_noise,glass_blur", "--severities", "1",
+              "clean,imagenet-c,pgd,in9,bgc,autoattack", "--autoattack-images", "3", "--corruptions",
+              "gaussian_noise,glass_blur", "--severities", "1",
               "--batch-size", "2", "--quiet"]
     one = _cli(*common, "--out", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr[-3000:]
@@ -134,7 +135,7 @@ def test_two_ranks_equal_one_rank(tmp_path):
     c1 = {c["key"]: (c["n"], c["correct1"], c.get("pred_fingerprint")) for c in _cells(tmp_path / "one")}
     c2 = {c["key"]: (c["n"], c["correct1"], c.get("pred_fingerprint")) for c in _cells(tmp_path / "two")}
     assert c1 == c2, (c1, c2)
-    assert all(v[0] == 5 for k, v in c1.items() if not k.startswith(("in9/", "bgc"))), c1
+    assert all(v[0] == 5 for k, v in c1.items() if not k.startswith(("in9/", "bgc", "autoattack"))), c1
     assert c1["bgc"][0] == 3 and c1["in9/only_bg_t"][0] == 8, c1
     flags = [sorted(next(d.glob("bgc-*.jsonl")).read_text().splitlines()) for d in (tmp_path / "one", tmp_path / "two")]
     assert flags[0] == flags[1] and len(flags[0]) == 3, "the sharded challenge journalled other flags"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .common import dataset_args, dataset_paths, engine_args, engine_cfg
-from .robustness import protocol_args, robustness_config
+from .robustness import options, protocol_args
 
 
 def _weights(s: str):
@@ -18,6 +18,12 @@ def _weights(s: str):
         m, f = item.split("=", 1)
         pairs.append((m.strip(), f.strip()))
     return "auto", tuple(pairs)
+
+
+def _protocols(a):
+    from ..api import build_config
+    kw = {k: v for k, v in options(a).items() if k not in ("weights", "out")}
+    return build_config("-", **kw)
 
 
 def register(sub) -> None:
@@ -46,7 +52,7 @@ def run(a) -> int:
     cfg = PaperConfig(out=a.out, data_root=a.data_root, paths=dataset_paths(a), tables=split(a.tables),
                       models=split(a.models), weights=files, default_weights=default_weights,
                       detection=tuple(a.detection), max_images=a.max_images,
-                      robustness=robustness_config(a, model="-"), engine=engine_cfg(a))
+                      robustness=_protocols(a), engine=engine_cfg(a))
     plan = make_plan(cfg)
     main_rank = os.environ.get("RANK", "0") == "0"
     if main_rank:

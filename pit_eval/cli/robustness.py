@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import dataset_args, dataset_paths, engine_args, engine_cfg, floats
+from .common import dataset_args, engine_args, floats
 
 
 def protocol_args(p: argparse.ArgumentParser) -> None:
@@ -29,6 +29,9 @@ def protocol_args(p: argparse.ArgumentParser) -> None:
                    help="Background Challenge against an evenly spaced subset of the backgrounds (flagged)")
     g.add_argument("--in9-map", default=None, metavar="FILE",
                    help="ImageNet -> IN-9 class map (default: the reference repository's, embedded)")
+    g.add_argument("--autoattack-eps", type=float, default=4.0, help="AutoAttack L-inf eps in /255 units")
+    g.add_argument("--autoattack-images", type=int, default=5000,
+                   help="AutoAttack on an evenly spaced subset of this many ImageNet val images")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--max-images", type=int, default=None, help="evaluate an evenly spaced subset")
     g.add_argument("--on-bad-image", default="error", choices=["error", "skip"])
@@ -46,43 +49,31 @@ def register(sub) -> None:
     dataset_args(p)
     p.add_argument("--benchmarks", default=None,
                    help="comma list of clean,imagenet-c,imagenet-a,imagenet-r,imagenet-sketch,imagenet-v2,"
-                        "occlusion,fgsm,pgd,in9,bgc (default: all with data)")
+                        "occlusion,fgsm,pgd,in9,bgc,autoattack (default: all with data but autoattack)")
     protocol_args(p)
     p.add_argument("--force", action="store_true", help="reuse an --out that belongs to another run")
     engine_args(p)
     p.set_defaults(func=run)
 
 
-def robustness_config(a, **overrides):
-    """A RobustnessConfig from parsed arguments (``overrides`` win)."""
-    from ..attacks import AttackConfig
-    from ..corruptions import parse_severities
-    from ..occlusion import OcclusionConfig
-    from ..robustness import RobustnessConfig
-    kw = dict(
-        model=getattr(a, "model", None), weights=getattr(a, "weights", "auto"), out=getattr(a, "out", None),
-        data_root=a.data_root, paths=dataset_paths(a),
-        benchmarks=tuple(b.strip() for b in a.benchmarks.split(",")) if getattr(a, "benchmarks", None) else None,
-        corruptions=tuple(a.corruptions.split(",")), severities=tuple(parse_severities(a.severities)),
-        imagenet_c_source=a.imagenet_c_source, corruption_backend=a.corruption_backend,
-        occlusion=OcclusionConfig(a.occlusion_protocol, tuple(a.occlusion_levels), a.occlusion_patch,
-                                  a.occlusion_fill, a.occlusion_paper_box, a.occlusion_paper_fill),
-        fgsm=tuple(AttackConfig(eps=e) for e in a.fgsm_eps),
-        pgd=tuple(AttackConfig(eps=e, steps=a.pgd_steps, step_size=a.pgd_step_size,
-                               random_start=not a.pgd_no_random_start) for e in a.pgd_eps),
-        bgc_max_backgrounds=a.bgc_max_backgrounds, in9_map=a.in9_map,
-        seed=a.seed, max_images=a.max_images, on_bad_image=a.on_bad_image,
-        force=getattr(a, "force", False), crop_pct=a.crop_pct, interpolation=a.interpolation,
-        engine=engine_cfg(a))
-    kw.update(overrides)
-    return RobustnessConfig(**kw)
+def options(a) -> dict:
+    """The parsed flags as :func:`pit_eval.evaluate` options."""
+    from ..api import OPTIONS
+    from ..datasets import DATASETS
+    kw = {k: getattr(a, k) for k in OPTIONS if hasattr(a, k)}
+    kw["pgd_random_start"] = not a.pgd_no_random_start
+    kw["channels_last"] = not a.no_channels_last
+    kw.update({n.replace("-", "_"): getattr(a, f"path_{n}") for n in DATASETS})
+    return kw
 
 
 def run(a) -> int:
-    from ..robustness import RobustnessRun, format_table
-    run_ = RobustnessRun(robustness_config(a))
-    res = run_.run()
-    if run_.engine.is_main:
-        print(format_table(res["summary"]))
-        print(f"results: {res['out']}")
+    import os
+
+    from ..api import evaluate
+    from ..robustness import format_table
+    res = evaluate(a.model, **options(a))
+    if os.environ.get("RANK", "0") == "0":
+        print(format_table(res.summary))
+        print(f"results: {res.out}")
     return 0
