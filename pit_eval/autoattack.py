@@ -87,36 +87,31 @@ def attack_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
 
 def run_autoattack(dataset, model: nn.Module, engine, journal, cfg: AutoAttackConfig, seed: int) -> Dict:
     """Attack every batch of ``dataset`` not yet in ``journal``; returns counts over all batches."""
-    from torch.utils.data import DataLoader, Subset
-
-    from .images import Indexed, collate_skipping
     bs = engine.cfg.batch_size
     n_batches = -(-len(dataset) // bs)
     done = {r["key"]: r for r in journal.read()}
-    todo = [b for b in range(n_batches) if f"batch-{b}" not in done]
-    mine = [todo[i] for i in engine.shard(len(todo))]
-    rounds = -(-len(todo) // engine.world)
+    keys = [f"batch-{b}" for b in range(n_batches)]
+    todo = [int(k.split("-")[1]) for k in keys if k not in done]
     bar = tqdm(total=len(dataset), initial=sum(r["n"] for r in done.values()), unit="img",
                desc=f"AutoAttack eps {cfg.eps:g}/255 ({sum(min(bs, len(dataset) - b * bs) for b in todo)} images to go, up to "
                     f"~{FORWARDS_PER_IMAGE[1]} forwards each)",
                disable=engine.cfg.quiet or not engine.is_main)
-    for k in range(rounds):
-        records: List[dict] = []
-        if k < len(mine):
-            b = mine[k]
-            idx = list(range(b * bs, min((b + 1) * bs, len(dataset))))
-            images, labels, _, skipped = next(iter(DataLoader(Subset(Indexed(dataset), idx), batch_size=len(idx),
-                                                              collate_fn=collate_skipping)))
-            x, y = engine.to_input(images), labels.to(engine.device)
-            rec = attack_batch(model, x, y, cfg.eps / 255.0, seed * 100_003 + b) if len(y) else \
-                {"n": 0, "clean_correct": 0, "robust_correct": 0, "correct_after": {a: 0 for a in ATTACK_NAMES}}
-            records.append({"key": f"batch-{b}", "skipped": skipped, **rec})
-        records = engine.gather(records)
-        journal.append(records)
-        done.update({r["key"]: r for r in records})
+
+    def work(key: str) -> dict:
+        b = int(key.split("-")[1])
+        idx = list(range(b * bs, min((b + 1) * bs, len(dataset))))
+        images, labels, _, skipped = next(iter(engine.loader(dataset, idx, len(idx))))
+        x, y = engine.to_input(images), labels.to(engine.device)
+        rec = attack_batch(model, x, y, cfg.eps / 255.0, seed * 100_003 + b) if len(y) else \
+            {"n": 0, "clean_correct": 0, "robust_correct": 0, "correct_after": {a: 0 for a in ATTACK_NAMES}}
+        return {"key": key, "skipped": skipped, **rec}
+
+    def on_round(records: List[dict]) -> None:
         bar.update(sum(r["n"] for r in records))
         bar.set_postfix_str("robust {}/{}".format(sum(r["robust_correct"] for r in done.values()),
                                                   sum(r["n"] for r in done.values())))
+
+    engine.run_journalled(journal, done, keys, work, on_round)
     bar.close()
     return totals(done.values())
 

@@ -17,13 +17,13 @@ from . import references
 from .attacks import ATTACKS, AttackConfig
 from .autoattack import FORWARDS_PER_IMAGE, AutoAttackConfig, run_autoattack
 from .autoattack import summary as autoattack_summary
-from .corruptions import BACKENDS, CorruptedImageNet, batched, parse_corruptions, parse_severities
+from .corruptions import BACKENDS, CorruptedImageNet, ImageNetCPass, batched, parse_corruptions, parse_severities
 from .images import SAMPLE_NOTE, DataError, EvalTransform
 from . import background
 from .background import IN9Tree
 from .images import ImageList
 from .datasets import DATASETS, fingerprint, flag, locate, open_folder, prerendered_c_root, thin
-from .engine import Engine, EngineConfig
+from .engine import FP_MOD, Engine, EngineConfig
 from .metrics import area_under_curve, imagenet_c_summary
 from .models import Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch
 from .occlusion import Occluded, OcclusionConfig
@@ -31,6 +31,9 @@ from .registry import check_choice
 from .results import RunDir, stable_hash
 
 logger = logging.getLogger(__name__)
+
+#: images per journalled block of an ImageNet-C pass (about a minute of a GPU box's data workers)
+PASS_BLOCK = 2048
 
 BENCHMARKS = ("clean", "imagenet-c", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-v2",
               "occlusion", "fgsm", "pgd", "in9", "bgc", "autoattack")
@@ -108,6 +111,8 @@ class Cell:
     data: dict = field(default_factory=dict)
     pred_map: Optional[List[int]] = None   # top-1 class -> label (IN-9)
     evaluate: Optional[Callable[[RunDir], dict]] = None  # a benchmark with its own loop (bgc)
+    #: cells with the same value run together in one pass, each image decoded once (ImageNet-C on the fly)
+    decode_group: Optional[str] = None
 
 
 class RobustnessRun:
@@ -218,7 +223,8 @@ class RobustnessRun:
                     fp = {**clean_fp, "source": f"on-the-fly:{backend}:seed={cfg.seed}"}
                     cells.append(Cell(f"imagenet-c/{c}/{s}", "imagenet-c", c, s, lambda c=c, s=s, b=backend: (
                         CorruptedImageNet(clean, c, s, seed=cfg.seed, backend=b, threads=self.engine.workers,
-                                          input_size=self.transform.input_size), None, None), fp))
+                                          input_size=self.transform.input_size), None, None), fp,
+                                      decode_group=f"imagenet-c:{'in-loop' if backend == 'torch' else 'workers'}"))
         return cells
 
     def _plan_in9(self, benchmark: str) -> List[Cell]:
@@ -289,10 +295,18 @@ class RobustnessRun:
         with rd:
             todo = [c for c in self.cells if not self._already(rd, c)]
             logger.info("%d cell(s) planned, %d to run, results in %s", len(self.cells), len(todo), out)
-            bar = tqdm(todo, desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
-            for cell in bar:
-                bar.set_postfix_str(cell.key)
-                rd.add(self._run_cell(cell, rd))
+            bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
+            for unit in units(todo):
+                if len(unit) == 1:
+                    bar.set_postfix_str(unit[0].key)
+                    records = [self._run_cell(unit[0], rd)]
+                else:
+                    bar.set_postfix_str(f"{len(unit)} ImageNet-C cells, one decode per image")
+                    records = self._run_pass(unit, rd)
+                for r in records:
+                    rd.add(r)
+                bar.update(len(unit))
+            bar.close()
             summary = summarize(rd.cells.values(), cfg.model, self.weights, self.sample,
                                 cfg.max_images, [c.key for c in self.cells])
             summary["flags"] += self.warnings
@@ -318,14 +332,64 @@ class RobustnessRun:
             counts = self.engine.evaluate(self.model, dataset, cell.key, subset, perturb, cell.pred_map,
                                           finish=dataset.finish_batch if getattr(dataset, "renders_in_loop", False)
                                           else None)
-        n = counts["n"]
-        return {"key": cell.key, "benchmark": cell.benchmark, "variant": cell.variant,
-                "param": cell.param, **counts, "acc1": counts["correct1"] / n if n else None,
-                "acc5": counts["correct5"] / n if n and "correct5" in counts else None,
-                "seconds": round(time.time() - t0, 3), "data": cell.data}
+        return cell_record(cell, counts, time.time() - t0)
+
+    def _run_pass(self, cells: List[Cell], rd: RunDir) -> List[dict]:
+        """Cells of one decode group in one pass over the clean images (each decoded, resized and
+        cropped once), in blocks of PASS_BLOCK images journalled as they finish (a killed run resumes
+        at the block in flight); under torchrun the blocks are spread over the ranks."""
+        t0, eng = time.time(), self.engine
+        data = ImageNetCPass([c.make()[0] for c in cells])
+        keys, n = [c.key for c in cells], len(data)
+        journal = rd.journal(f"imagenet-c-pass-{stable_hash([[c.key, c.data] for c in cells] + [n, PASS_BLOCK])}.jsonl")
+        done = {r["key"]: r for r in journal.read()}
+        blocks = [f"images-{a}-{min(a + PASS_BLOCK, n)}" for a in range(0, n, PASS_BLOCK)]
+        logger.info("ImageNet-C: %d cells in one pass over %d images (%d of %d blocks journalled)",
+                    len(cells), n, sum(b in done for b in blocks), len(blocks))
+
+        def work(block: str) -> dict:
+            a, b = map(int, block.split("-")[1:])
+            counts = eng.evaluate_cells(self.model, data, f"ImageNet-C {len(cells)} cells, images {a}-{b}",
+                                        len(cells), data.split, indices=range(a, b),
+                                        loader_batch=data.loader_batch(eng.cfg.batch_size))
+            return {"key": block, "cells": dict(zip(keys, counts))}
+
+        eng.run_journalled(journal, done, blocks, work)
+        seconds = (time.time() - t0) / len(cells)
+        return [cell_record(c, sum_counts([done[b]["cells"][c.key] for b in blocks]), seconds) for c in cells]
 
     def _dataset_meta(self) -> dict:
         return {n: {"path": l.path, "origin": l.origin} for n, l in self.locations.items()}
+
+
+def units(cells: List[Cell]) -> List[List[Cell]]:
+    """``cells`` in plan order, those of one decode group gathered at the place of the first."""
+    out: List[List[Cell]] = []
+    groups: Dict[str, List[Cell]] = {}
+    for c in cells:
+        if c.decode_group is None:
+            out.append([c])
+        elif c.decode_group in groups:
+            groups[c.decode_group].append(c)
+        else:
+            groups[c.decode_group] = [c]
+            out.append(groups[c.decode_group])
+    return out
+
+
+def sum_counts(parts: List[Dict[str, int]]) -> Dict[str, int]:
+    """Counts of disjoint image sets added up (the prediction fingerprint modulo its modulus)."""
+    out = {k: sum(p[k] for p in parts) for k in parts[0]}
+    out["pred_fingerprint"] %= FP_MOD
+    return out
+
+
+def cell_record(cell: Cell, counts: Dict[str, int], seconds: float) -> dict:
+    n = counts["n"]
+    return {"key": cell.key, "benchmark": cell.benchmark, "variant": cell.variant,
+            "param": cell.param, **counts, "acc1": counts["correct1"] / n if n else None,
+            "acc5": counts["correct5"] / n if n and "correct5" in counts else None,
+            "seconds": round(seconds, 3), "data": cell.data}
 
 
 def flag_hint(spec, data_root: Optional[str]) -> str:

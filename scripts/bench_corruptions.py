@@ -2,9 +2,12 @@
 ms/image at 224 px in one process, per corruption and severity, plus the 15-corruption totals.
 
     python scripts/bench_corruptions.py [--images 4] [--severities 1,3,5] [--torch-batch 64] [--device cpu]
+                                        [--end-to-end REPEAT --workers 2]
 
 The torch column renders one batch of --torch-batch images (the photos repeated) on --device; for the
-corruptions the torch backend leaves to the exact one, its total counts the exact time.
+corruptions the torch backend leaves to the exact one, its total counts the exact time. --end-to-end
+first measures the runner's on-the-fly ImageNet-C data path per backend, cell by cell (every cell
+decodes every image) and in one-decode passes (as the runner evaluates), side by side.
 """
 from __future__ import annotations
 
@@ -47,24 +50,31 @@ def _torch_ms(imgs, name: str, sev: int, batch: int, device: str) -> float:
     return 1000 * (time.perf_counter() - t0) / batch
 
 
-def _end_to_end(backend: str, repeat: int, workers: int, device: str) -> float:
+def _end_to_end(backend: str, repeat: int, workers: int, device: str, one_decode: bool) -> float:
     """Images x cells per second through the runner's on-the-fly ImageNet-C data path (decode, resize,
-    crop, corrupt, JPEG; the torch backend renders in the loop), 15 corruptions at severity 3, no model."""
-    from pit_eval.corruptions import CorruptedImageNet
+    crop, corrupt, JPEG; the torch backend renders in the loop), 15 corruptions at severity 3, no model:
+    cell by cell (each cell decodes every image) or as the runner does it, in one-decode passes."""
+    from pit_eval.corruptions import CorruptedImageNet, ImageNetCPass
     from pit_eval.engine import Engine, EngineConfig
     from pit_eval.images import EvalTransform, ImageList, imagenet_wnids, scan_class_folders
     root = SAMPLE_ROOT / "imagenet" / "val"
     base = ImageList(scan_class_folders(root, imagenet_wnids(), "imagenet", "--imagenet") * repeat,
                      EvalTransform().full(), root=str(root))
     engine = Engine(EngineConfig(device=device, batch_size=16, workers=workers, quiet=True))
+    cells = [CorruptedImageNet(base, name, 3, backend=batched.render_backend(backend, name, 3),
+                               threads=max(1, workers)) for name in GROUPS["common"]]
     n, t0 = 0, time.perf_counter()
-    for name in GROUPS["common"]:
-        b = batched.render_backend(backend, name, 3)
-        ds = CorruptedImageNet(base, name, 3, backend=b, threads=max(1, workers))
-        for images, labels, indices, _ in engine.loader(ds):
-            if ds.renders_in_loop:
-                images = ds.finish_batch(images, indices, engine.device)
-            n += len(labels)
+    if not one_decode:
+        for ds in cells:
+            for images, labels, indices, _ in engine.loader(ds):
+                if ds.renders_in_loop:
+                    images = ds.finish_batch(images, indices, engine.device)
+                n += len(labels)
+    for group in ([c for c in cells if c.renders_in_loop], [c for c in cells if not c.renders_in_loop]):
+        if one_decode and group:
+            data = ImageNetCPass(group)
+            for batch in engine.loader(data, range(len(data)), data.loader_batch(engine.cfg.batch_size)):
+                n += sum(len(g[2]) for g in data.split(*batch[:3], engine.device))
     return n / (time.perf_counter() - t0)
 
 
@@ -80,10 +90,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
     if a.end_to_end:
+        print(f"on-the-fly ImageNet-C data path, 15 corruptions at severity 3, the sample "
+              f"images x {a.end_to_end}, batch 16, {a.workers} workers, device {a.device}, images x cells / s:")
+        print(f"{'backend':9s} {'cell by cell':>12s} {'one decode':>10s} {'ratio':>6s}")
         for backend in ("reference", "fast", "torch"):
-            rate = _end_to_end(backend, a.end_to_end, a.workers, a.device)
-            print(f"on-the-fly ImageNet-C, {backend:9s}: {rate:7.1f} images x cells / s "
-                  f"({a.workers} workers, device {a.device})")
+            per_cell, once = (_end_to_end(backend, a.end_to_end, a.workers, a.device, m) for m in (False, True))
+            print(f"{backend:9s} {per_cell:12.1f} {once:10.1f} {once / per_cell:6.2f}")
     imgs = _images(a.images)
     sevs = parse_severities(a.severities)
     names = GROUPS[a.corruptions] if a.corruptions in GROUPS else a.corruptions.split(",")

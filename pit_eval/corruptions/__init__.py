@@ -7,14 +7,15 @@
 * :mod:`.exact` — the ``fast`` backend: imagecorruptions' pixels bit for bit, computed faster;
 * :mod:`.batched` — the ``torch`` backend: whole batches on the evaluation device, validated against
   ``fast`` (it leaves shot_noise, pixelate, jpeg_compression and spatter to ``fast``);
-* :mod:`.imagenet_c` — ImageNet-C rendered on the fly (released protocol).
+* :mod:`.imagenet_c` — ImageNet-C rendered on the fly (released protocol), cell by cell or many cells
+  from one decode of each image.
 
 Imports go one way: names, compat <- backends <- exact <- batched <- imagenet_c <- this module.
 """
 from .backends import BACKENDS, corrupt_image, reference, render_seed
 from .names import COMMON, EXTRA, GROUPS, SEVERITIES, parse_corruptions, parse_severities
 from . import batched, exact  # noqa: E402,F401  (register the 'fast' and 'torch' backends)
-from .imagenet_c import CorruptedImageNet, jpeg_round_trip
+from .imagenet_c import CorruptedImageNet, ImageNetCPass, jpeg_round_trip
 
-__all__ = ["BACKENDS", "COMMON", "EXTRA", "GROUPS", "SEVERITIES", "CorruptedImageNet", "corrupt_image",
+__all__ = ["BACKENDS", "COMMON", "EXTRA", "GROUPS", "SEVERITIES", "CorruptedImageNet", "ImageNetCPass", "corrupt_image",
            "jpeg_round_trip", "parse_corruptions", "parse_severities", "reference", "render_seed"]
