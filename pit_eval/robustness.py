@@ -32,9 +32,6 @@ from .results import RunDir, stable_hash
 
 logger = logging.getLogger(__name__)
 
-#: images per journalled block of an ImageNet-C pass (about a minute of a GPU box's data workers)
-PASS_BLOCK = 2048
-
 BENCHMARKS = ("clean", "imagenet-c", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-v2",
               "occlusion", "fgsm", "pgd", "in9", "bgc", "autoattack")
 #: what runs when --benchmarks is not given: all but AutoAttack (hours on a GPU; run it by name)
@@ -58,6 +55,7 @@ class RobustnessConfig:
     severities: Tuple[int, ...] = (1, 2, 3, 4, 5)
     imagenet_c_source: str = "auto"               # auto | prerendered | on-the-fly
     corruption_backend: str = "fast"
+    imagenet_c_block: int = 2048                  # images per journalled block of an on-the-fly pass
     occlusion: OcclusionConfig = OcclusionConfig()
     fgsm: Tuple[AttackConfig, ...] = (AttackConfig(eps=1.0),)
     pgd: Tuple[AttackConfig, ...] = (AttackConfig(eps=1.0, steps=5, step_size=0.5, random_start=True),)
@@ -91,7 +89,7 @@ class RobustnessConfig:
             check_choice("dataset", name, DATASETS)
         if (self.mean is None) != (self.std is None):
             raise ValueError("give both mean= and std= (the model's input normalisation) or neither")
-        for name in ("max_images", "bgc_max_backgrounds", "input_size"):
+        for name in ("max_images", "bgc_max_backgrounds", "input_size", "imagenet_c_block"):
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
@@ -336,14 +334,14 @@ class RobustnessRun:
 
     def _run_pass(self, cells: List[Cell], rd: RunDir) -> List[dict]:
         """Cells of one decode group in one pass over the clean images (each decoded, resized and
-        cropped once), in blocks of PASS_BLOCK images journalled as they finish (a killed run resumes
-        at the block in flight); under torchrun the blocks are spread over the ranks."""
-        t0, eng = time.time(), self.engine
+        cropped once), in blocks of ``imagenet_c_block`` images journalled as they finish (a killed run
+        resumes at the block in flight); under torchrun the blocks are spread over the ranks."""
+        t0, eng, block = time.time(), self.engine, self.cfg.imagenet_c_block
         data = ImageNetCPass([c.make()[0] for c in cells])
         keys, n = [c.key for c in cells], len(data)
-        journal = rd.journal(f"imagenet-c-pass-{stable_hash([[c.key, c.data] for c in cells] + [n, PASS_BLOCK])}.jsonl")
+        journal = rd.journal(f"imagenet-c-pass-{stable_hash([[c.key, c.data] for c in cells] + [n, block])}.jsonl")
         done = {r["key"]: r for r in journal.read()}
-        blocks = [f"images-{a}-{min(a + PASS_BLOCK, n)}" for a in range(0, n, PASS_BLOCK)]
+        blocks = [f"images-{a}-{min(a + block, n)}" for a in range(0, n, block)]
         logger.info("ImageNet-C: %d cells in one pass over %d images (%d of %d blocks journalled)",
                     len(cells), n, sum(b in done for b in blocks), len(blocks))
 

@@ -87,15 +87,19 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--end-to-end", type=int, default=0, metavar="REPEAT",
                     help="also measure the on-the-fly ImageNet-C data path on the sample set repeated REPEAT times")
+    ap.add_argument("--end-to-end-backends", default="reference,fast,torch", metavar="LIST")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-table", action="store_true", help="only the end-to-end measurement")
     a = ap.parse_args()
     if a.end_to_end:
         print(f"on-the-fly ImageNet-C data path, 15 corruptions at severity 3, the sample "
               f"images x {a.end_to_end}, batch 16, {a.workers} workers, device {a.device}, images x cells / s:")
         print(f"{'backend':9s} {'cell by cell':>12s} {'one decode':>10s} {'ratio':>6s}")
-        for backend in ("reference", "fast", "torch"):
+        for backend in a.end_to_end_backends.split(","):
             per_cell, once = (_end_to_end(backend, a.end_to_end, a.workers, a.device, m) for m in (False, True))
             print(f"{backend:9s} {per_cell:12.1f} {once:10.1f} {once / per_cell:6.2f}")
+    if a.no_table:
+        return
     imgs = _images(a.images)
     sevs = parse_severities(a.severities)
     names = GROUPS[a.corruptions] if a.corruptions in GROUPS else a.corruptions.split(",")

@@ -53,13 +53,12 @@ def test_sample_run_summary_and_files(tmp_path):
 def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_on_call):
     """Killed inside the ImageNet-C pass (blocks of 2 images): the finished block is kept and the
     resumed run evaluates only what is left; the results equal an uninterrupted run's."""
-    from pit_eval import robustness
     from pit_eval.engine import Engine
-    monkeypatch.setattr(robustness, "PASS_BLOCK", 2)  # 5 sample images -> blocks 0-2, 2-4, 4-5
-    full = _run(tmp_path / "full", benchmarks=("clean", "imagenet-c"))
+    kw = dict(benchmarks=("clean", "imagenet-c"), imagenet_c_block=2)  # 5 images: blocks 0-2, 2-4, 4-5
+    full = _run(tmp_path / "full", **kw)
     orig = kill_on_call(Engine, "evaluate_cells", 3)  # clean, block 0-2, killed in block 2-4
     with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path / "part", benchmarks=("clean", "imagenet-c"))
+        _run(tmp_path / "part", **kw)
     assert [c["key"] for c in _cells(tmp_path / "part")] == ["clean"]
     journal, = (tmp_path / "part").glob("imagenet-c-pass-*.jsonl")
     assert [json.loads(l)["key"] for l in open(journal)] == ["images-0-2"]
@@ -68,7 +67,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_on_c
     seen = []
     monkeypatch.setattr(Engine, "evaluate_cells", lambda self, *a, **k: seen.append(k.get("indices")) or
                         orig(self, *a, **k))
-    resumed = _run(tmp_path / "part", benchmarks=("clean", "imagenet-c"))
+    resumed = _run(tmp_path / "part", **kw)
     assert seen == [range(2, 4), range(4, 5)], f"re-ran finished work: {seen}"
     for s in (full, resumed):
         s["weights"] = None
@@ -167,7 +166,7 @@ def _cli(*args, env=None, timeout=600):
 def test_two_ranks_equal_one_rank(tmp_path):
     common = ["robustness", "--model", "pit_ti", "--weights", "none", "--benchmarks",
               "clean,imagenet-c,pgd,in9,bgc,autoattack", "--autoattack-images", "3", "--corruptions",
-              "gaussian_noise,glass_blur", "--severities", "1",
+              "gaussian_noise,glass_blur", "--severities", "1", "--imagenet-c-block", "2",
               "--batch-size", "2", "--quiet"]
     one = _cli(*common, "--out", str(tmp_path / "one"))
     assert one.returncode == 0, one.stderr[-3000:]

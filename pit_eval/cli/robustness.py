@@ -13,6 +13,9 @@ def protocol_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--severities", default="1,2,3,4,5")
     g.add_argument("--imagenet-c-source", default="auto", choices=["auto", "prerendered", "on-the-fly"])
     g.add_argument("--corruption-backend", default="fast", help="fast (bit-exact, default) | reference | torch (batched on the device; validated, see README)")
+    g.add_argument("--imagenet-c-block", type=int, default=2048, metavar="N",
+                   help="on-the-fly ImageNet-C runs all its cells in one pass that decodes each image once, "
+                        "journalled every N images (a kill loses at most N images' work)")
     g.add_argument("--occlusion-protocol", default="patch_drop", choices=["patch_drop", "center"])
     g.add_argument("--occlusion-levels", type=floats, default=[0.0, 0.25, 0.5, 0.75])
     g.add_argument("--occlusion-patch", type=int, default=16)
