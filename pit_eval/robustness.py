@@ -345,12 +345,13 @@ class RobustnessRun:
         logger.info("ImageNet-C: %d cells in one pass over %d images (%d of %d blocks journalled)",
                     len(cells), n, sum(b in done for b in blocks), len(blocks))
 
-        def work(block: str) -> dict:
-            a, b = map(int, block.split("-")[1:])
-            counts = eng.evaluate_cells(self.model, data, f"ImageNet-C {len(cells)} cells, images {a}-{b}",
+        def work(key: str) -> dict:
+            a, b = map(int, key.split("-")[1:])
+            counts = eng.evaluate_cells(self.model, data, f"ImageNet-C {len(cells)} cells, block "
+                                        f"{blocks.index(key) + 1}/{len(blocks)}",
                                         len(cells), data.split, indices=range(a, b),
                                         loader_batch=data.loader_batch(eng.cfg.batch_size))
-            return {"key": block, "cells": dict(zip(keys, counts))}
+            return {"key": key, "cells": dict(zip(keys, counts))}
 
         eng.run_journalled(journal, done, blocks, work)
         seconds = (time.time() - t0) / len(cells)
