@@ -5,7 +5,10 @@ corrupt -> JPEG (quality 85) round trip.
 With the exact backends the whole chain runs per image in the data workers. With the ``torch``
 backend the workers only decode, resize and crop; the evaluation loop calls :meth:`finish_batch`,
 which corrupts the batch on the device (:mod:`.batched`) and then makes the JPEG round trip with PIL
-on the CPU (the same codec and settings as the exact path), images in parallel threads."""
+on the CPU (the same codec and settings as the exact path), images in parallel threads.
+
+:class:`ImageNetCPass` renders many cells from one decode of each image (how the runner evaluates
+them); :class:`CorruptedImageNet` is one cell (pre-rendering, the cell-by-cell reference path)."""
 from __future__ import annotations
 
 import functools
