@@ -91,7 +91,7 @@ def run_autoattack(dataset, model: nn.Module, engine, journal, cfg: AutoAttackCo
     n_batches = -(-len(dataset) // bs)
     done = {r["key"]: r for r in journal.read()}
     keys = [f"batch-{b}" for b in range(n_batches)]
-    todo = [int(k.split("-")[1]) for k in keys if k not in done]
+    todo = [b for b, k in enumerate(keys) if k not in done]
     bar = tqdm(total=len(dataset), initial=sum(r["n"] for r in done.values()), unit="img",
                desc=f"AutoAttack eps {cfg.eps:g}/255 ({sum(min(bs, len(dataset) - b * bs) for b in todo)} images to go, up to "
                     f"~{FORWARDS_PER_IMAGE[1]} forwards each)",

@@ -198,6 +198,9 @@ class Engine:
             with torch.inference_mode(), self.autocast():
                 logits = model(x)
             logits = logits.float() if idx is None else logits.float()[:, idx]
+            if n_cells == 1:
+                _count(counts[0], logits, y, ids, cmap)
+                continue
             for k in cells.unique().tolist():
                 m = cells == k
                 _count(counts[k], logits[m.to(logits.device)], y[m.to(y.device)], ids[m], cmap)

@@ -222,7 +222,7 @@ class RobustnessRun:
                     cells.append(Cell(f"imagenet-c/{c}/{s}", "imagenet-c", c, s, lambda c=c, s=s, b=backend: (
                         CorruptedImageNet(clean, c, s, seed=cfg.seed, backend=b, threads=self.engine.workers,
                                           input_size=self.transform.input_size), None, None), fp,
-                                      decode_group=f"imagenet-c:{'in-loop' if backend == 'torch' else 'workers'}"))
+                                      decode_group=f"imagenet-c:{backend}"))
         return cells
 
     def _plan_in9(self, benchmark: str) -> List[Cell]:
@@ -295,11 +295,11 @@ class RobustnessRun:
             logger.info("%d cell(s) planned, %d to run, results in %s", len(self.cells), len(todo), out)
             bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
             for unit in units(todo):
-                if len(unit) == 1:
+                if unit[0].decode_group is None:
                     bar.set_postfix_str(unit[0].key)
                     records = [self._run_cell(unit[0], rd)]
                 else:
-                    bar.set_postfix_str(f"{len(unit)} ImageNet-C cells, one decode per image")
+                    bar.set_postfix_str(f"{len(unit)} ImageNet-C cell(s), one decode per image")
                     records = self._run_pass(unit, rd)
                 for r in records:
                     rd.add(r)
@@ -327,9 +327,7 @@ class RobustnessRun:
             counts = cell.evaluate(rd)
         else:
             dataset, subset, perturb = cell.make()
-            counts = self.engine.evaluate(self.model, dataset, cell.key, subset, perturb, cell.pred_map,
-                                          finish=dataset.finish_batch if getattr(dataset, "renders_in_loop", False)
-                                          else None)
+            counts = self.engine.evaluate(self.model, dataset, cell.key, subset, perturb, cell.pred_map)
         return cell_record(cell, counts, time.time() - t0)
 
     def _run_pass(self, cells: List[Cell], rd: RunDir) -> List[dict]:

@@ -64,17 +64,17 @@ def _end_to_end(backend: str, repeat: int, workers: int, device: str, one_decode
     cells = [CorruptedImageNet(base, name, 3, backend=batched.render_backend(backend, name, 3),
                                threads=max(1, workers)) for name in GROUPS["common"]]
     n, t0 = 0, time.perf_counter()
-    if not one_decode:
+    if one_decode:  # a pass for the cells torch renders, one for those the exact backend renders
+        groups = ([c for c in cells if c.renders_in_loop], [c for c in cells if not c.renders_in_loop])
+        for data in (ImageNetCPass(g) for g in groups if g):
+            for batch in engine.loader(data, range(len(data)), data.loader_batch(engine.cfg.batch_size)):
+                n += sum(len(g[2]) for g in data.split(*batch[:3], engine.device))
+    else:
         for ds in cells:
             for images, labels, indices, _ in engine.loader(ds):
                 if ds.renders_in_loop:
                     images = ds.finish_batch(images, indices, engine.device)
                 n += len(labels)
-    for group in ([c for c in cells if c.renders_in_loop], [c for c in cells if not c.renders_in_loop]):
-        if one_decode and group:
-            data = ImageNetCPass(group)
-            for batch in engine.loader(data, range(len(data)), data.loader_batch(engine.cfg.batch_size)):
-                n += sum(len(g[2]) for g in data.split(*batch[:3], engine.device))
     return n / (time.perf_counter() - t0)
 
 
