@@ -15,20 +15,38 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from .images import Indexed, collate_skipping
-from .metrics import topk_correct
+from .stall import StallMeter
 
 logger = logging.getLogger(__name__)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 FP_MOD = 1 << 40
+_GOLDEN = 0x9E3779B97F4A7C15
+_LOW29 = (1 << 29) - 1
+_G0, _G1 = _GOLDEN & _LOW29, (_GOLDEN >> 29) & ((1 << 28) - 1)   # the constant modulo 2^57, in two pieces
+#: settings that can change any cell's predictions; batch-dependent cells add BATCH_SETTINGS
+PREDICTION_SETTINGS = ("precision", "device_type", "compile", "channels_last")
+BATCH_SETTINGS = ("batch_size", "world_size")
 
 
 def prediction_fingerprint(indices: torch.Tensor, preds: torch.Tensor) -> int:
     """An order-independent digest of (sample index, top-1 prediction) pairs: a sum of per-sample
-    hashes, so shards can be all-reduced. Equal digests = the same prediction for every image."""
+    hashes, so shards can be all-reduced. Equal digests = the same prediction for every image.
+    (The definition; the loop computes it on the device with :func:`fingerprint_terms`.)"""
     total = 0
     for i, p in zip(indices.tolist(), preds.tolist()):
-        total += ((i * 1_000_003 + p + 1) * 0x9E3779B97F4A7C15 >> 17) % FP_MOD
+        total += ((i * 1_000_003 + p + 1) * _GOLDEN >> 17) % FP_MOD
     return total % FP_MOD
+
+
+def fingerprint_terms(indices: torch.Tensor, preds: torch.Tensor) -> torch.Tensor:
+    """The per-sample terms of :func:`prediction_fingerprint` as int64 on the tensors' device, exact:
+    bits 17..56 of ``a * GOLDEN`` depend only on the product modulo 2^57, which is formed from 29- and
+    28-bit pieces so that no intermediate exceeds 2^63 (no overflow, whatever the device)."""
+    a = (indices.long() * 1_000_003 + preds.long() + 1) & ((1 << 57) - 1)
+    a0, a1 = a & _LOW29, a >> 29
+    mid = ((a1 * _G0 + a0 * _G1) & ((1 << 28) - 1)) << 29
+    return (((mid + a0 * _G0) & ((1 << 57) - 1)) >> 17) % FP_MOD
 
 
 @dataclass(frozen=True)
@@ -39,10 +57,13 @@ class EngineConfig:
     workers: Optional[int] = None  # default: min(8, cpus per process)
     channels_last: bool = True
     quiet: bool = False
+    compile: Optional[str] = None  # None (eager) | a torch.compile mode
 
     def __post_init__(self) -> None:
         if self.amp not in (None, *AMP_DTYPES):
             raise ValueError(f"--amp must be one of {list(AMP_DTYPES)}, got {self.amp!r}")
+        if self.compile not in (None, *COMPILE_MODES):
+            raise ValueError(f"--compile must be one of {list(COMPILE_MODES)}, got {self.compile!r}")
         if self.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.workers is not None and self.workers < 0:
@@ -83,15 +104,27 @@ class Engine:
 
     def describe(self) -> dict:
         d = {"device": str(self.device), "world_size": self.world, "workers": self.workers,
-             **{k: v for k, v in asdict(self.cfg).items() if k in ("amp", "batch_size", "channels_last")}}
+             **{k: v for k, v in asdict(self.cfg).items() if k in ("amp", "batch_size", "channels_last",
+                                                                   "compile")}}
         if self.device.type == "cuda":
             d["gpu"] = torch.cuda.get_device_name(self.device)
         return d
+
+    def cell_settings(self) -> dict:
+        """What a cell computed by this engine records of its settings (results provenance)."""
+        return {"precision": self.cfg.amp or "fp32", "device_type": self.device.type,
+                "device_name": (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
+                                else "cpu"),
+                "compile": self.cfg.compile, "channels_last": self.cfg.channels_last,
+                "batch_size": self.cfg.batch_size, "world_size": self.world}
 
     def prepare(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device).eval()
         if self.cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if self.cfg.compile is not None:
+            logger.info("torch.compile(mode=%r): the first batches of each input shape compile", self.cfg.compile)
+            model = torch.compile(model, mode=self.cfg.compile)
         return model
 
     def autocast(self):
@@ -143,7 +176,8 @@ class Engine:
                  class_subset: Optional[Sequence[int]] = None,
                  perturb: Optional[Callable] = None,
                  pred_map: Optional[Sequence[int]] = None,
-                 finish: Optional[Callable] = None) -> Dict[str, int]:
+                 finish: Optional[Callable] = None,
+                 meter: Optional[StallMeter] = None) -> Dict[str, int]:
         """Top-1/top-5 counts of ``model`` (which takes [0, 1] input) on ``dataset``, over all ranks.
 
         ``class_subset``: indices of the logits to keep (ImageNet-A/R); labels index into it.
@@ -151,36 +185,38 @@ class Engine:
         ``pred_map``: maps each top-1 class to a label (ImageNet -> IN-9, -1 never matches); then only
         top-1 is counted (``correct5`` is absent).
         ``finish(images, indices, device) -> images``: completes each loaded uint8 batch in the loop
-        (ImageNet-C with the torch corruption backend renders on the device there)."""
+        (ImageNet-C with the torch corruption backend renders on the device there).
+        ``meter``: a :class:`StallMeter` that times this rank's loop (read it with ``result``)."""
         split = None if finish is None else (
             lambda images, labels, indices, device: [(torch.zeros(len(labels), dtype=torch.long),
                                                       finish(images, indices, device), labels, indices)])
         counts = self.evaluate_cells(model, dataset, desc, 1, split, class_subset=class_subset,
-                                     perturb=perturb, pred_map=pred_map)[0]
+                                     perturb=perturb, pred_map=pred_map, meter=meter)[0]
         return self.all_reduce(counts)
 
     def evaluate_cells(self, model: nn.Module, dataset: Dataset, desc: str, n_cells: int = 1,
                        split: Optional[Callable] = None, *, indices: Optional[Sequence[int]] = None,
                        loader_batch: Optional[int] = None, class_subset: Optional[Sequence[int]] = None,
-                       perturb: Optional[Callable] = None,
-                       pred_map: Optional[Sequence[int]] = None) -> List[Dict[str, int]]:
+                       perturb: Optional[Callable] = None, pred_map: Optional[Sequence[int]] = None,
+                       meter: Optional[StallMeter] = None) -> List[Dict[str, int]]:
         """This rank's counts for each of ``n_cells`` cells evaluated in one pass over ``dataset``
         (not reduced over ranks). ``split(images, labels, indices, device)`` turns a loaded batch into
         groups ``(cell ids, images, labels, indices)`` (default: one group, all cell 0); with several
         cells the groups are re-cut into model batches of exactly ``batch_size``. ``indices``: the samples to evaluate
         (default: this rank's shard); ``loader_batch``: samples per loaded batch (default: batch size).
-        An unreadable sample counts as skipped in every cell."""
+        An unreadable sample counts as skipped in every cell. Hits and prediction fingerprints add up
+        on the device and are read back once, at the end."""
         idx = torch.tensor(class_subset, device=self.device) if class_subset is not None else None
         cmap = torch.tensor(pred_map, device=self.device) if pred_map is not None else None
-        counts = [{"n": 0, "correct1": 0, "correct5": 0, "skipped": 0, "pred_fingerprint": 0}
-                  for _ in range(n_cells)]
+        acc = torch.zeros(n_cells, 3, dtype=torch.int64, device=self.device)  # correct1, correct5, fingerprint
+        n, skipped = [0] * n_cells, [0]
+        meter = meter or StallMeter(self.device)
         bar = tqdm(self.loader(dataset, indices, loader_batch), desc=desc, leave=False, unit="batch",
                    disable=self.cfg.quiet or not self.is_main)
 
         def groups():
-            for images, labels, ids, skipped in bar:
-                for c in counts:
-                    c["skipped"] += skipped
+            for images, labels, ids, n_skipped in bar:
+                skipped[0] += n_skipped
                 if len(labels) == 0:
                     continue
                 if split is None:
@@ -190,7 +226,8 @@ class Engine:
 
         # one cell: the loaded batches as they are; several: re-cut into full model batches
         batches = groups() if n_cells == 1 else rebatch(groups(), self.cfg.batch_size)
-        for cells, images, labels, ids in batches:
+        for i, (cells, images, labels, ids) in enumerate(meter.timed(batches)):
+            meter.begin()
             x, y = self.to_input(images), labels.to(self.device, non_blocking=True)
             if perturb is not None:
                 with self.autocast():
@@ -198,16 +235,28 @@ class Engine:
             with torch.inference_mode(), self.autocast():
                 logits = model(x)
             logits = logits.float() if idx is None else logits.float()[:, idx]
+            hits = _hits(logits, y, ids.to(self.device, non_blocking=True), cmap)
             if n_cells == 1:
-                _count(counts[0], logits, y, ids, cmap)
-                continue
-            for k in cells.unique().tolist():
-                m = cells == k
-                _count(counts[k], logits[m.to(logits.device)], y[m.to(y.device)], ids[m], cmap)
-        for c in counts:
-            c["pred_fingerprint"] %= FP_MOD
+                acc[0] += hits.sum(0)
+                n[0] += len(y)
+            else:
+                acc.index_add_(0, cells.to(self.device, non_blocking=True), hits)
+                for k, m in zip(*torch.unique(cells, return_counts=True)):
+                    n[int(k)] += int(m)
+            acc[:, 2] %= FP_MOD
+            meter.end()
+            if i % 8 == 7 and not bar.disable:
+                busy = meter.busy_so_far()
+                if busy is not None:
+                    bar.set_postfix_str(f"device busy {100 * busy:.0f} %", refresh=False)
+        totals = acc.tolist()
+        counts = []
+        for k in range(n_cells):
+            c = {"n": n[k], "correct1": totals[k][0], "correct5": totals[k][1], "skipped": skipped[0],
+                 "pred_fingerprint": totals[k][2] % FP_MOD}
             if cmap is not None:
                 del c["correct5"]
+            counts.append(c)
         return counts
 
     def run_journalled(self, journal, done: Dict[str, dict], keys: Sequence[str],
@@ -231,16 +280,16 @@ class Engine:
             dist.destroy_process_group()
 
 
-def _count(counts: Dict[str, int], logits: torch.Tensor, y: torch.Tensor, indices: torch.Tensor,
-           cmap: Optional[torch.Tensor]) -> None:
-    counts["n"] += len(y)
+def _hits(logits: torch.Tensor, y: torch.Tensor, indices: torch.Tensor,
+          cmap: Optional[torch.Tensor]) -> torch.Tensor:
+    """(B, 3) int64 on the device: top-1 hit, top-5 hit, fingerprint term per sample."""
     if cmap is None:
-        hits = topk_correct(logits, y, (1, 5))
-        counts["correct1"] += hits[1]
-        counts["correct5"] += hits[5]
+        hit = logits.topk(min(5, logits.shape[1]), dim=1).indices.eq(y.view(-1, 1))
+        c1, c5 = hit[:, :1].any(1), hit.any(1)
     else:
-        counts["correct1"] += int((cmap[logits.topk(1, 1).indices[:, 0]] == y).sum())
-    counts["pred_fingerprint"] += prediction_fingerprint(indices, logits.argmax(1).cpu())
+        c1 = cmap[logits.topk(1, 1).indices[:, 0]] == y
+        c5 = torch.zeros_like(c1)
+    return torch.stack([c1.long(), c5.long(), fingerprint_terms(indices, logits.argmax(1))], 1)
 
 
 def rebatch(groups: Iterable[Sequence[torch.Tensor]], size: int) -> Iterator[List[torch.Tensor]]:

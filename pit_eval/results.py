@@ -1,12 +1,20 @@
 """Results directories: versioned metadata, an append-only record of finished cells, atomic summaries.
 
   <out>/meta.json      schema version, kind, identity (model, weights, data, protocol), config,
-                       package versions, device, git commit, config hash
+                       package versions, git commit, config hash, and ``runs``: the history of every
+                       run that wrote here (command line, engine settings, host, start / end, cells
+                       computed), rewritten atomically as each run starts and ends
   <out>/cells.jsonl    one JSON object per finished cell, appended and fsynced; a torn last line
-                       (killed mid-write) is ignored and truncated on resume
+                       (killed mid-write) is ignored and truncated on resume. Each cell carries its
+                       ``provenance``: the settings that computed it (precision, device, compile mode,
+                       channels-last, batch size, versions, commit, time, run number) and ``affects``,
+                       the names of those that can change its predictions
   <out>/summary.json   aggregates + reference comparison;  <out>/summary.csv  one row per cell
 Re-running into the same directory resumes (finished cells are skipped); a directory whose identity
-differs (another model, weights, dataset or protocol) is refused unless ``force``.
+differs (another model, weights, dataset or protocol) is refused unless ``force``. A finished cell
+whose prediction-affecting settings differ from this run's is a *mismatch* (:meth:`RunDir.mismatches`):
+the caller refuses the resume or recomputes exactly those cells. Cells written before provenance
+existed resume as "provenance unknown".
 """
 from __future__ import annotations
 
@@ -19,14 +27,18 @@ import logging
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 KINDS = ("robustness", "detection", "benchmark")
+#: the versions a cell's provenance records (those that can change a prediction)
+CELL_VERSIONS = ("pit_eval", "torch", "timm")
+UNKNOWN = "provenance unknown"
 
 
 class ResultsError(RuntimeError):
@@ -62,6 +74,10 @@ def git_commit() -> Optional[str]:
         return None
 
 
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
 def package_versions() -> Dict[str, Optional[str]]:
     from importlib import metadata
     out = {"python": platform.python_version()}
@@ -84,7 +100,7 @@ class RunLock:
         self.held = False
 
     def acquire(self) -> None:
-        me = {"host": platform.node(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        me = {"host": platform.node(), "pid": os.getpid(), "started": now()}
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -125,7 +141,7 @@ class RunLock:
             return True
         except PermissionError:
             return False
-        return pid == os.getpid() and False
+        return False
 
     def release(self) -> None:
         if self.held:
@@ -171,10 +187,14 @@ class Journal:
 
 
 class RunDir:
-    """One results directory. Only the main rank writes (``writer=False`` elsewhere)."""
+    """One results directory. Only the main rank writes (``writer=False`` elsewhere).
+
+    ``settings``: this run's cell-level settings (precision, device, compile, ...), stamped on every
+    cell it adds; ``run_info``: what the run history records of this run beside its command line."""
 
     def __init__(self, path: str | os.PathLike, kind: str, identity: dict, config: dict,
-                 extra_meta: Optional[dict] = None, force: bool = False, writer: bool = True) -> None:
+                 extra_meta: Optional[dict] = None, force: bool = False, writer: bool = True,
+                 settings: Optional[dict] = None, run_info: Optional[dict] = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown results kind {kind!r}")
         self.path = Path(path)
@@ -186,35 +206,46 @@ class RunDir:
         if writer:
             self.lock.acquire()
             atexit.register(self.lock.release)
+        history: List[dict] = []
         try:
-            self._resume(force)
+            history = self._resume(force)
         except BaseException:
-            self.release()
+            self.lock.release()
             raise
+        versions = package_versions()
+        self.settings = {**(settings or {}), "versions": {k: versions.get(k) for k in CELL_VERSIONS},
+                         "git_commit": git_commit()}
+        self.run_entry = {"run": len(history) + 1, "command": list(sys.argv), "host": platform.node(),
+                          "started": now(), "ended": None, "cells_computed": 0, **(run_info or {})}
         self.meta = {"schema_version": SCHEMA_VERSION, "kind": kind, "identity": identity,
                      "config": config, "config_hash": stable_hash(config),
-                     "identity_hash": stable_hash(identity), "versions": package_versions(),
-                     "git_commit": git_commit(), "host": platform.node(),
-                     "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **(extra_meta or {})}
-        if writer:
+                     "identity_hash": stable_hash(identity), "versions": versions,
+                     "git_commit": self.settings["git_commit"], "host": platform.node(),
+                     "updated": now(), **(extra_meta or {}), "runs": history + [self.run_entry]}
+        self._write_meta()
+
+    def _write_meta(self) -> None:
+        if self.writer:
             atomic_write(self.path / "meta.json", json.dumps(self.meta, indent=2, sort_keys=True) + "\n")
 
-    def _resume(self, force: bool) -> None:
-        """Load the finished cells of a directory of this same run; refuse another run's directory."""
+    def _resume(self, force: bool) -> List[dict]:
+        """Load the finished cells of a directory of this same run and return its run history;
+        refuse another run's directory."""
         if not (self.path / "meta.json").exists():
-            return
+            return []
         old = read_meta(self.path)
         if old["kind"] == self.kind and old["identity"] == self.identity:
             self.cells = self._read_cells()
             if self.cells:
                 logger.info("resuming %s: %d finished cell(s) will be skipped", self.path, len(self.cells))
-            return
+            return list(old.get("runs", []))
         if not force:
             raise ResultsError(self._mismatch_message(old))
         logger.warning("--force: reusing %s although its identity differs; old cells dropped", self.path)
         if self.writer:
             for journal in self.path.glob("*.jsonl"):
                 journal.unlink()
+        return []
 
     def _check_writable(self) -> None:
         if not self.writer:
@@ -241,17 +272,40 @@ class RunDir:
     def done(self, key: str) -> bool:
         return key in self.cells
 
-    def add(self, record: dict) -> None:
-        """Append one finished cell (durably) and remember it."""
+    def add(self, record: dict, affects: Sequence[str] = ()) -> None:
+        """Append one finished cell (durably) and remember it, stamped with this run's settings;
+        ``affects``: the settings that can change its predictions (what a resume compares)."""
+        record = {**record, "provenance": {**self.settings, "computed_at": now(),
+                                           "run": self.run_entry["run"], "affects": sorted(affects)}}
         self.cells[record["key"]] = record
         Journal(self.path / "cells.jsonl", self.writer).append([record])
+        self.run_entry["cells_computed"] += 1
+
+    def mismatches(self, affects: Dict[str, Sequence[str]]) -> Dict[str, Dict[str, tuple]]:
+        """For the finished cells named in ``affects`` (key -> the settings that can change its
+        predictions now): ``{key: {setting: (cell's value, this run's value)}}`` where they differ.
+        Cells without provenance (written before it existed) are never mismatches."""
+        out: Dict[str, Dict[str, tuple]] = {}
+        for key, names in affects.items():
+            prov = self.cells.get(key, {}).get("provenance")
+            if prov is None:
+                continue
+            diff = {n: (prov.get(n), self.settings.get(n)) for n in names
+                    if prov.get(n) != self.settings.get(n)}
+            if diff:
+                out[key] = diff
+        return out
 
     def journal(self, name: str) -> "Journal":
         """A further append-only record in this directory (e.g. per-foreground progress)."""
         return Journal(self.path / name, self.writer)
 
     def release(self) -> None:
-        """Give the directory up (the run is over, finished or not)."""
+        """Give the directory up (the run is over, finished or not): its history entry is closed."""
+        if self.lock.held and self.run_entry.get("ended") is None:
+            self.run_entry["ended"] = now()
+            self.meta["updated"] = self.run_entry["ended"]
+            self._write_meta()
         self.lock.release()
 
     def __enter__(self) -> "RunDir":
@@ -296,3 +350,39 @@ def read_meta(path: str | os.PathLike) -> dict:
                            f"{meta.get('kind')!r}; this pit_eval reads version {SCHEMA_VERSION} "
                            f"of kinds {KINDS}")
     return meta
+
+
+def mismatch_message(path, mismatches: Dict[str, Dict[str, tuple]], labels: Optional[Dict[str, str]] = None) -> str:
+    """Name each differing setting (``amp: cells fp32, this run bf16 (2 cells: a, b)``) and the two
+    ways out."""
+    by: Dict[tuple, List[str]] = {}
+    for key, diff in sorted(mismatches.items()):
+        for name, (old, new) in sorted(diff.items()):
+            by.setdefault((name, json.dumps(old), json.dumps(new)), []).append(key)
+    parts = []
+    for (name, old, new), keys in by.items():
+        shown = ", ".join(keys[:4]) + (f", ... ({len(keys) - 4} more)" if len(keys) > 4 else "")
+        parts.append(f"{(labels or {}).get(name, name)}: cells {_plain(old)}, this run {_plain(new)} "
+                     f"({len(keys)} cell(s): {shown})")
+    return (f"results directory {str(path)!r} holds {len(mismatches)} finished cell(s) computed with "
+            f"settings that can change predictions and differ from this run's — " + "; ".join(parts)
+            + ". Write this run elsewhere (--out DIR), or recompute exactly those cells "
+            "(--recompute-mismatched)")
+
+
+def _plain(v: str) -> str:
+    return "none" if v == "null" else v.strip('"')
+
+
+def provenance_summary(cells: Iterable[dict], names: Sequence[str] = ("precision", "device_type", "device_name",
+                                                                       "compile", "channels_last")) -> dict:
+    """Which settings vary across ``cells``: ``{values: {name: [values]}, varying: [names],
+    unknown: n cells without provenance, runs: [run numbers]}``; versions compared as one value."""
+    cells = list(cells)
+    known = [c["provenance"] for c in cells if c.get("provenance")]
+    values: Dict[str, list] = {}
+    for n in (*names, "versions"):
+        vals = sorted({json.dumps(p.get(n), sort_keys=True) for p in known})
+        values[n] = [json.loads(v) for v in vals]
+    return {"values": values, "varying": [n for n, v in values.items() if len(v) > 1],
+            "unknown": len(cells) - len(known), "runs": sorted({p.get("run") for p in known if p.get("run")})}

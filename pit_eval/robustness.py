@@ -23,12 +23,13 @@ from . import background
 from .background import IN9Tree
 from .images import ImageList
 from .datasets import DATASETS, fingerprint, flag, locate, open_folder, prerendered_c_root, thin
-from .engine import FP_MOD, Engine, EngineConfig
+from .engine import BATCH_SETTINGS, FP_MOD, PREDICTION_SETTINGS, Engine, EngineConfig
 from .metrics import area_under_curve, imagenet_c_summary
 from .models import Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch
 from .occlusion import Occluded, OcclusionConfig
 from .registry import check_choice
-from .results import RunDir, stable_hash
+from .results import ResultsError, RunDir, mismatch_message, provenance_summary, stable_hash
+from .stall import StallMeter, merge, stall_warning
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ BENCH_DATA = {"clean": "imagenet", "imagenet-c": "imagenet", "occlusion": "image
               "pgd": "imagenet", "imagenet-a": "imagenet-a", "imagenet-r": "imagenet-r",
               "imagenet-sketch": "imagenet-sketch", "imagenet-v2": "imagenet-v2", "in9": "imagenet-9",
               "bgc": "imagenet-9", "autoattack": "imagenet"}
+#: benchmarks whose predictions depend on the batch (random draws per batch and rank)
+BATCH_DEPENDENT = ("pgd", "autoattack")
+#: how a resume refusal names each setting
+SETTING_LABELS = {"precision": "amp", "device_type": "device", "compile": "compile",
+                  "channels_last": "channels-last", "batch_size": "batch size", "world_size": "processes"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class RobustnessConfig:
     max_images: Optional[int] = None
     on_bad_image: str = "error"
     force: bool = False
+    recompute_mismatched: bool = False             # recompute finished cells whose settings differ
     crop_pct: Optional[float] = None
     interpolation: Optional[str] = None
     input_size: Optional[int] = None
@@ -234,7 +241,7 @@ class RobustnessRun:
         if benchmark == "bgc":
             spec = background.plan_challenge(tree, cfg.max_images, cfg.bgc_max_backgrounds)
             fp = spec.fingerprint()
-            journal = f"bgc-{stable_hash(fp)}.jsonl"
+            journal = f"bgc-{stable_hash([fp, self._settings('bgc')])}.jsonl"
             return [Cell("bgc", "bgc", "challenge", None, None, fp, evaluate=lambda rd: background.run_challenge(
                 spec, self.model, self.engine, rd.journal(journal), in9_map))]
         cells = []
@@ -261,13 +268,23 @@ class RobustnessRun:
         aa, seed = self.cfg.autoattack, self.cfg.seed
         subset = ImageList(thin(clean.samples, aa.n_images), clean.transform, clean.on_bad_image, clean.root)
         fp = {**fingerprint(subset), "protocol": aa.protocol(), "seed": seed}
-        journal = f"autoattack-{stable_hash(fp)}.jsonl"
+        journal = f"autoattack-{stable_hash([fp, self._settings('autoattack')])}.jsonl"
         logger.info("AutoAttack plan: %d images at eps %g/255; cost per image from ~%d forward passes (fooled by "
                     "APGD-CE at once) to ~%d (survives all four attacks), measured by scripts/bench_autoattack.py",
                     len(subset), aa.eps, *FORWARDS_PER_IMAGE)
         return Cell(f"autoattack/eps={aa.eps:g}/n={len(subset)}", "autoattack", "standard", aa.eps, None, fp,
                     evaluate=lambda rd: run_autoattack(subset, self.model, self.engine, rd.journal(journal),
                                                        aa, seed))
+
+    def affects(self, benchmark: str) -> tuple:
+        """The settings that can change this benchmark's predictions (compared on resume)."""
+        return PREDICTION_SETTINGS + (BATCH_SETTINGS if benchmark in BATCH_DEPENDENT else ())
+
+    def _settings(self, benchmark: str) -> dict:
+        """This run's values of those settings (part of every partial-work journal's name, so a
+        journal is never resumed under other settings)."""
+        mine = self.engine.cell_settings()
+        return {k: mine[k] for k in self.affects(benchmark)}
 
     def _perturb(self, attack: str, acfg: AttackConfig):
         fn = ATTACKS.get(attack)
@@ -286,12 +303,12 @@ class RobustnessRun:
         if eng.world > 1:
             torch.distributed.barrier() if not eng.is_main else None
         rd = RunDir(out, "robustness", self.identity(), cfg.to_dict(), force=cfg.force,
-                    writer=eng.is_main, extra_meta={"engine": eng.describe(),
-                                                    "datasets": self._dataset_meta()})
+                    writer=eng.is_main, extra_meta={"datasets": self._dataset_meta()},
+                    settings=eng.cell_settings(), run_info={"engine": eng.describe()})
         if eng.world > 1 and eng.is_main:
             torch.distributed.barrier()
         with rd:
-            todo = [c for c in self.cells if not self._already(rd, c)]
+            todo = self._todo(rd)
             logger.info("%d cell(s) planned, %d to run, results in %s", len(self.cells), len(todo), out)
             bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
             for unit in units(todo):
@@ -302,15 +319,31 @@ class RobustnessRun:
                     bar.set_postfix_str(f"{len(unit)} ImageNet-C cell(s), one decode per image")
                     records = self._run_pass(unit, rd)
                 for r in records:
-                    rd.add(r)
+                    rd.add(r, self.affects(r["benchmark"]))
                 bar.update(len(unit))
             bar.close()
             summary = summarize(rd.cells.values(), cfg.model, self.weights, self.sample,
                                 cfg.max_images, [c.key for c in self.cells])
             summary["flags"] += self.warnings
             rd.write_summary(summary, cell_rows(rd.cells.values()))
+        warning = stall_warning(summary.get("throughput"))
+        if warning and eng.is_main:
+            logger.warning("%s", warning)
         eng.close()
         return {"out": out, "summary": summary}
+
+    def _todo(self, rd: RunDir) -> List[Cell]:
+        """The cells to compute: those not finished, and (with ``recompute_mismatched``) the finished
+        ones whose prediction-affecting settings differ from this run's; without it, such a cell stops
+        the run before any work."""
+        done = [c for c in self.cells if self._already(rd, c)]
+        mism = rd.mismatches({c.key: self.affects(c.benchmark) for c in done})
+        if mism and not self.cfg.recompute_mismatched:
+            raise ResultsError(mismatch_message(rd.path, mism, SETTING_LABELS))
+        if mism:
+            logger.warning("--recompute-mismatched: recomputing %d cell(s): %s", len(mism), ", ".join(sorted(mism)))
+        finished = {c.key for c in done}
+        return [c for c in self.cells if c.key in mism or c.key not in finished]
 
     def _already(self, rd: RunDir, cell: Cell) -> bool:
         old = rd.cells.get(cell.key)
@@ -323,12 +356,16 @@ class RobustnessRun:
 
     def _run_cell(self, cell: Cell, rd: RunDir) -> dict:
         t0 = time.time()
-        if cell.evaluate is not None:
+        if cell.evaluate is not None:   # its own loop: wall time only
             counts = cell.evaluate(rd)
+            timing = {"wall_s": round(time.time() - t0, 4)}
         else:
             dataset, subset, perturb = cell.make()
-            counts = self.engine.evaluate(self.model, dataset, cell.key, subset, perturb, cell.pred_map)
-        return cell_record(cell, counts, time.time() - t0)
+            meter = StallMeter(self.engine.device)
+            counts = self.engine.evaluate(self.model, dataset, cell.key, subset, perturb, cell.pred_map,
+                                          meter=meter)
+            timing = meter.result(meter_images(counts, self.engine))
+        return cell_record(cell, counts, time.time() - t0, timing)
 
     def _run_pass(self, cells: List[Cell], rd: RunDir) -> List[dict]:
         """Cells of one decode group in one pass over the clean images (each decoded, resized and
@@ -337,7 +374,7 @@ class RobustnessRun:
         t0, eng, block = time.time(), self.engine, self.cfg.imagenet_c_block
         data = ImageNetCPass([c.make()[0] for c in cells])
         keys, n = [c.key for c in cells], len(data)
-        journal = rd.journal(f"imagenet-c-pass-{stable_hash([[c.key, c.data] for c in cells] + [n, block])}.jsonl")
+        journal = rd.journal(f"imagenet-c-pass-{stable_hash([[c.key, c.data] for c in cells] + [n, block, self._settings('imagenet-c')])}.jsonl")
         done = {r["key"]: r for r in journal.read()}
         blocks = [f"images-{a}-{min(a + block, n)}" for a in range(0, n, block)]
         logger.info("ImageNet-C: %d cells in one pass over %d images (%d of %d blocks journalled)",
@@ -345,15 +382,21 @@ class RobustnessRun:
 
         def work(key: str) -> dict:
             a, b = map(int, key.split("-")[1:])
+            meter = StallMeter(eng.device)
             counts = eng.evaluate_cells(self.model, data, f"ImageNet-C {len(cells)} cells, block "
                                         f"{blocks.index(key) + 1}/{len(blocks)}",
                                         len(cells), data.split, indices=range(a, b),
-                                        loader_batch=data.loader_batch(eng.cfg.batch_size))
-            return {"key": key, "cells": dict(zip(keys, counts))}
+                                        loader_batch=data.loader_batch(eng.cfg.batch_size), meter=meter)
+            images = counts[0]["n"] if counts else 0
+            return {"key": key, "cells": dict(zip(keys, counts)),
+                    "timing": meter.result(images, images * len(cells))}
 
         eng.run_journalled(journal, done, blocks, work)
         seconds = (time.time() - t0) / len(cells)
-        return [cell_record(c, sum_counts([done[b]["cells"][c.key] for b in blocks]), seconds) for c in cells]
+        timing = {**(merge([done[b].get("timing") for b in blocks]) or {}),
+                  "pass": journal.path.stem, "pass_cells": len(cells)}
+        return [cell_record(c, sum_counts([done[b]["cells"][c.key] for b in blocks]), seconds, timing)
+                for c in cells]
 
     def _dataset_meta(self) -> dict:
         return {n: {"path": l.path, "origin": l.origin} for n, l in self.locations.items()}
@@ -381,12 +424,19 @@ def sum_counts(parts: List[Dict[str, int]]) -> Dict[str, int]:
     return out
 
 
-def cell_record(cell: Cell, counts: Dict[str, int], seconds: float) -> dict:
+def meter_images(counts: Dict[str, int], engine: Engine) -> int:
+    """Images this rank evaluated in a loop whose ``counts`` are reduced over the ranks (an even share)."""
+    return -(-counts["n"] // engine.world)
+
+
+def cell_record(cell: Cell, counts: Dict[str, int], seconds: float, timing: Optional[dict] = None) -> dict:
+    """``timing``: the stall meter's figures of the loop (this rank's; a pass's cells share one, named
+    by ``timing.pass``)."""
     n = counts["n"]
     return {"key": cell.key, "benchmark": cell.benchmark, "variant": cell.variant,
             "param": cell.param, **counts, "acc1": counts["correct1"] / n if n else None,
             "acc5": counts["correct5"] / n if n and "correct5" in counts else None,
-            "seconds": round(seconds, 3), "data": cell.data}
+            "seconds": round(seconds, 3), "timing": timing or {}, "data": cell.data}
 
 
 def flag_hint(spec, data_root: Optional[str]) -> str:
@@ -458,7 +508,36 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
         if not bench["bgc"]["protocol"].startswith("every"):
             flags.append("Background Challenge on a subset: " + bench["bgc"]["protocol"])
     out["reference"] = reference_rows(model, bench)
+    out["provenance"] = prov = provenance_summary(cells)
+    flags += provenance_flags(prov)
+    out["throughput"] = throughput(cells)
     return out
+
+
+def provenance_flags(prov: dict) -> List[str]:
+    """The summary's words on cells computed under different settings (or of unknown provenance)."""
+    out = []
+    for name in ("precision", "device_type", "compile"):
+        if name in prov["varying"]:
+            out.append(f"cells mix {SETTING_LABELS.get(name, name)} settings "
+                       f"({', '.join(str(v) for v in prov['values'][name])}): aggregates average them")
+    if prov["unknown"]:
+        out.append(f"{prov['unknown']} cell(s) with provenance unknown (written before pit_eval recorded "
+                   "per-cell settings)")
+    return out
+
+
+def throughput(cells) -> Optional[dict]:
+    """The run's stall-meter totals: every timed loop once (a pass's cells share theirs)."""
+    seen, parts = set(), []
+    for c in cells:
+        t = c.get("timing") or {}
+        if "stall_s" not in t or t.get("pass") in seen:
+            continue
+        if t.get("pass"):
+            seen.add(t["pass"])
+        parts.append(t)
+    return merge(parts)
 
 
 def _acc(c: dict) -> dict:
@@ -512,7 +591,13 @@ def reference_rows(model: str, bench: dict) -> List[dict]:
 def cell_rows(cells) -> List[dict]:
     keys = ("key", "benchmark", "variant", "param", "n", "correct1", "correct5", "skipped", "acc1",
             "acc5", "pred_fingerprint", "seconds")
-    return [{k: c.get(k) for k in keys} for c in sorted(cells, key=lambda c: c["key"])]
+    rows = []
+    for c in sorted(cells, key=lambda c: c["key"]):
+        p, t = c.get("provenance") or {}, c.get("timing") or {}
+        rows.append({**{k: c.get(k) for k in keys}, "precision": p.get("precision", "unknown"),
+                     "device": p.get("device_name", "unknown"), "compile": p.get("compile"),
+                     "stall_share": t.get("stall_share"), "images_per_s": t.get("images_per_s")})
+    return rows
 
 
 def format_table(summary: dict) -> str:

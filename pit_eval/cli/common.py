@@ -24,12 +24,16 @@ def engine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: from CPU count)")
     g.add_argument("--no-channels-last", action="store_true")
     g.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
+    g.add_argument("--compile", nargs="?", const="default", default=None,
+                   choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+                   help="torch.compile the model (mode; default 'default'); recorded per cell, so compiled "
+                        "and eager cells never mix silently")
 
 
 def engine_cfg(a):
     from ..engine import EngineConfig
     return EngineConfig(device=a.device, amp=a.amp, batch_size=a.batch_size, workers=a.workers,
-                        channels_last=not a.no_channels_last, quiet=a.quiet)
+                        channels_last=not a.no_channels_last, quiet=a.quiet, compile=a.compile)
 
 
 def dataset_args(p: argparse.ArgumentParser) -> None:

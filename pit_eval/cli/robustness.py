@@ -36,6 +36,10 @@ def protocol_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--autoattack-images", type=int, default=5000,
                    help="AutoAttack on an evenly spaced subset of this many ImageNet val images")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--recompute-mismatched", action="store_true",
+                   help="resume into a directory whose finished cells were computed with other "
+                        "prediction-affecting settings (amp, device, compile, channels-last; batch size "
+                        "for PGD/AutoAttack) by recomputing exactly those cells (default: stop and name them)")
     g.add_argument("--max-images", type=int, default=None, help="evaluate an evenly spaced subset")
     g.add_argument("--on-bad-image", default="error", choices=["error", "skip"])
     g.add_argument("--crop-pct", type=float, default=None)
