@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from . import references
+from .report import settings_text
 from .results import atomic_write, csv_text
 
 SEP = " · "
@@ -82,8 +83,18 @@ def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
         else:
             why = ("not defined on this run: it needs the complete grid (15 benchmark corruptions x 5 "
                    "severities) and this run has a subset")
+    prov = (s or {}).get("provenance")
     return {"table": table["id"], "model": model, "column": col["id"], "label": col["label"],
-            "ours": ours, "refs": refs, "why": why, "flags": (s or {}).get("flags", [])}
+            "ours": ours, "refs": refs, "why": why, "flags": (s or {}).get("flags", []),
+            "computed": computed_text(prov) if ours is not None else ""}
+
+
+def computed_text(prov: Optional[dict]) -> str:
+    """How a number was computed: ``fp32 on NVIDIA H100, eager`` (per its run's cells)."""
+    if not prov:
+        return "precision and device not recorded"
+    return (f"{settings_text(prov, 'precision')} on {settings_text(prov, 'device_name')}, "
+            f"{settings_text(prov, 'compile')}")
 
 
 def _fmt(v: Optional[float]) -> str:
@@ -127,6 +138,9 @@ def _markdown(built: List[dict]) -> str:
             label = r["label"] + (" (extra row)" if r.get("extra") else "")
             md.append(f"| {label} | " + " | ".join(cell_text(b["cells"][(r["model"], c["id"])])
                                                    for c in t["columns"]) + " |")
+        computed = sorted({(r["label"], c["computed"]) for r in b["rows"] for c in
+                           (b["cells"][(r["model"], col["id"])] for col in t["columns"]) if c["computed"]})
+        md += [""] + [f"[{label}] computed in {how}" for label, how in computed]
         md += ["", "Protocols:"] + [f"- **{c['label']}**: {c['protocol']}" for c in t["columns"]]
         md += [f"- {r['label']}: {r['note']}" for r in b["rows"] if r.get("note")] + [""]
     return "\n".join(md)
@@ -154,7 +168,8 @@ def _html(built: List[dict]) -> str:
                 c = b["cells"][(r["model"], col["id"])]
                 cls = "ours" if c["ours"] is not None else "missing"
                 txt = e(cell_text(c)).replace("(unverified)", "<span class='unverified'>(unverified)</span>")
-                tds.append(f"<td class='{cls}'>{txt}</td>")
+                tip = f" title='computed in {e(c['computed'])}'" if c["computed"] else ""
+                tds.append(f"<td class='{cls}'{tip}>{txt}</td>")
             label = e(r["label"]) + (" <i>(extra row)</i>" if r.get("extra") else "")
             parts.append(f"<tr><th>{label}</th>{''.join(tds)}</tr>")
         parts.append("</tbody></table><ul>" + "".join(
@@ -174,7 +189,7 @@ def _csv_rows(built: List[dict]):
                        "ours": c["ours"], "reference": r["value"] if r else None,
                        "source": r["source"] if r else None, "verified": r["verified"] if r else None,
                        "delta": c["ours"] - r["value"] if r and c["ours"] is not None else None,
-                       "missing_because": c["why"], "protocol": col["protocol"],
+                       "missing_because": c["why"], "protocol": col["protocol"], "computed": c["computed"],
                        "flags": "; ".join(c["flags"])}
 
 

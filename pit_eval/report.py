@@ -262,14 +262,29 @@ def provenance(runs: List[Run]) -> List[dict]:
     for r in runs:
         ident, v = r.meta["identity"], r.meta.get("versions", {})
         w = ident.get("weights") or ident.get("checkpoint") or {}
+        prov = r.summary.get("provenance") or {}
+        tp = r.summary.get("throughput") or {}
         rows.append({"run": str(r.path), "kind": r.kind, "model": r.model,
                      "weights": w.get("source") or w.get("path") or "—",
                      "sha256": (w.get("sha256") or "—")[:16],
                      "flags": "; ".join(r.summary.get("flags", [])) or "—",
-                     "device": (r.meta.get("engine") or {}).get("device", (ident.get("device") or {}).get("device", "—")),
+                     "precision": settings_text(prov, "precision"),
+                     "device": settings_text(prov, "device_name") if prov else
+                     (ident.get("device") or {}).get("device", "—"),
+                     "compile": settings_text(prov, "compile"),
+                     "img/s": tp.get("images_per_s"),
+                     "stall share": None if tp.get("stall_share") is None else f"{100 * tp['stall_share']:.0f} %",
+                     "runs": len(r.meta.get("runs", [])) or "—",
                      "torch / timm / mmdet": f"{v.get('torch')} / {v.get('timm')} / {v.get('mmdet')}",
                      "commit": (r.meta.get("git_commit") or "—")[:10]})
     return rows
+
+
+def settings_text(prov: dict, name: str) -> str:
+    """A setting's value(s) over a run's cells: ``bf16``, ``MIXED: bf16, fp32``, or ``unknown``."""
+    vals = [("eager" if v is None and name == "compile" else str(v)) for v in (prov.get("values") or {}).get(name, [])]
+    text = ("MIXED: " if len(vals) > 1 else "") + ", ".join(vals) if vals else "unknown"
+    return text + (f" (+{prov['unknown']} cells unknown)" if prov.get("unknown") and vals else "")
 
 
 def build_report(inputs: List[str], out: str) -> List[str]:

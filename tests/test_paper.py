@@ -109,12 +109,16 @@ def test_paper_on_sample_killed_resumed_and_report(tmp_path, monkeypatch, artifa
     assert "sample data — not comparable to the paper" in md
     vit = next(line for line in md.splitlines() if line.startswith("| ViT-S |"))
     assert "79.8 (unverified) [pit_paper_recollected]" in vit and "Δ -" in vit
+    assert "[ViT-S] computed in fp32 on cpu, eager" in md   # every number says how it was computed
+    page = Path(res["report"][1]).read_text()
+    assert page.count("title='computed in fp32 on cpu, eager'") >= 2
     rows = list(csv.DictReader(open(res["report"][2])))
     occ = [r for r in rows if r["model"] == "deit_small" and r["column"] == "occlusion"]
     assert occ and occ[0]["reference"] == "73.0" and occ[0]["verified"] == "False"
     assert float(occ[0]["delta"]) == pytest.approx(float(occ[0]["ours"]) - 73.0)
     mce = [r for r in rows if r["model"] == "pit_ti" and r["column"] == "mean_acc15"][0]
-    assert mce["ours"] == "" and "complete grid" in mce["missing_because"]
+    assert mce["ours"] == "" and "complete grid" in mce["missing_because"] and mce["computed"] == ""
+    assert occ[0]["computed"] == "fp32 on cpu, eager"
     seen = render(Path(res["report"][1]), tmp_path / "profile")
     assert seen["TABLES"] == 2 and seen["BROKEN"] == 0 and seen["ERRORS"] == 0, seen
     screenshot(Path(res["report"][1]), artifacts / "paper_report_screenshot.png", tmp_path / "profile", 1600)

