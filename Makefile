@@ -3,7 +3,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench paper-demo clean-venv
+GPU_PYTHON ?= python3
+GPU_PYTHON_VERSION ?= 3.12
+GPU_WHEELS ?= gpu-wheels
+
+.PHONY: setup demo test bench paper-demo clean-venv gpu-check gpu-wheels
 
 setup:
 	@bash scripts/setup.sh
@@ -25,3 +29,12 @@ clean-venv:
 
 paper-demo: setup
 	$(PY) run_eval.py paper --models pit_s,deit_small,resnet50.tv_in1k --tables robustness,robustness_extended --corruptions common --severities 3 --out results/paper-sample
+
+# On the GPU node (air-gapped is fine): its own Python with CUDA torch, plus the wheels of gpu-wheels.
+gpu-check:
+	$(GPU_PYTHON) scripts/gpu_check.py $(if $(wildcard $(GPU_WHEELS)/*.whl),--wheels $(GPU_WHEELS)) --out results/gpu-check
+
+# On a connected machine: the pure-Python wheels gpu-check needs, for the node's Python version.
+gpu-wheels:
+	python3 -m pip download --no-deps --only-binary=:all: --python-version $(GPU_PYTHON_VERSION) \
+		-d $(GPU_WHEELS) $$(python3 scripts/gpu_check.py --print-wheels)

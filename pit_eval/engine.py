@@ -54,7 +54,7 @@ class EngineConfig:
     device: str = "auto"        # auto | cpu | cuda | cuda:N
     amp: Optional[str] = None   # None | bf16 | fp16
     batch_size: int = 64
-    workers: Optional[int] = None  # default: min(8, cpus per process)
+    workers: Optional[int] = None  # default: the cores per process but one (at most 32)
     channels_last: bool = True
     quiet: bool = False
     compile: Optional[str] = None  # None (eager) | a torch.compile mode
@@ -79,10 +79,15 @@ class Engine:
         self.rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.device = self._select_device(cfg.device, local_rank)
-        if self.world > 1 and not dist.is_initialized():
+        # under torchrun (LOCAL_RANK set) the process group starts even for one process, so a
+        # one-process torchrun exercises the same NCCL / gloo set-up as many
+        self._owns_group = (self.world > 1 or "LOCAL_RANK" in os.environ) and not dist.is_initialized()
+        if self._owns_group:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.dist_backend = dist.get_backend() if dist.is_initialized() else None
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        self.workers = cfg.workers if cfg.workers is not None else min(8, max(1, cpus // self.world))
+        # every core of this process's share but one (the loop's), so rendering on the fly uses the box
+        self.workers = cfg.workers if cfg.workers is not None else min(32, max(1, cpus // self.world - 1))
 
     @staticmethod
     def _select_device(name: str, local_rank: int) -> torch.device:
@@ -104,6 +109,7 @@ class Engine:
 
     def describe(self) -> dict:
         d = {"device": str(self.device), "world_size": self.world, "workers": self.workers,
+             "dist_backend": self.dist_backend,
              **{k: v for k, v in asdict(self.cfg).items() if k in ("amp", "batch_size", "channels_last",
                                                                    "compile")}}
         if self.device.type == "cuda":
@@ -144,9 +150,10 @@ class Engine:
         n_batches = -(-len(sub) // bs)
         # a single batch gains nothing from a worker process (the main process waits for it anyway)
         w = min(self.workers, n_batches) if n_batches > 1 else 0
-        return DataLoader(sub, batch_size=bs, shuffle=False, num_workers=w,
-                          pin_memory=self.device.type == "cuda", collate_fn=collate_skipping,
-                          persistent_workers=False, prefetch_factor=4 if w > 0 else None)
+        return OneThreadWorkersLoader(sub, batch_size=bs, shuffle=False, num_workers=w,
+                                      pin_memory=self.device.type == "cuda", collate_fn=collate_skipping,
+                                      persistent_workers=False, prefetch_factor=4 if w > 0 else None,
+                                      worker_init_fn=_one_cv2_thread if w > 0 else None)
 
     def to_input(self, images: torch.Tensor) -> torch.Tensor:
         x = images.to(self.device, non_blocking=True).float().div_(255)
@@ -275,9 +282,35 @@ class Engine:
                 on_round(records)
 
     def close(self) -> None:
-        if self.world > 1 and dist.is_initialized():
-            dist.barrier()
+        if self._owns_group and dist.is_initialized():
+            if self.world > 1:
+                dist.barrier()
             dist.destroy_process_group()
+
+
+class OneThreadWorkersLoader(DataLoader):
+    """A DataLoader whose workers compute on one core each. torch already sets one thread in its
+    workers; OpenCV's pool would start a thread per core in every worker (N workers x N threads). Its
+    size must be set before the workers fork: set in a forked child while the parent's pool is alive,
+    it waits for threads the child does not have, forever."""
+
+    def __iter__(self):
+        if self.num_workers == 0:
+            return super().__iter__()
+        import cv2
+        n = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            return super().__iter__()   # the workers start (fork) here
+        finally:
+            cv2.setNumThreads(n)
+
+
+def _one_cv2_thread(_: int) -> None:
+    """In a worker started fresh (spawn / forkserver), whose OpenCV has no pool yet."""
+    import cv2
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
 
 
 def _hits(logits: torch.Tensor, y: torch.Tensor, indices: torch.Tensor,

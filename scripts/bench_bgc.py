@@ -30,6 +30,7 @@ from torchvision import transforms
 from pit_eval import background
 from pit_eval.engine import Engine, EngineConfig
 from pit_eval.models import Normalized, create_model
+from pit_eval.results import Journal
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "cat", "brick", "grass", "gravel", "camera",
           "coins", "clock", "moon", "page", "text")
@@ -112,17 +113,6 @@ def published_procedure(model, root: Path, in9_map: dict, workers: int) -> dict:
     return flags
 
 
-class MemoryJournal:
-    def __init__(self) -> None:
-        self.records = []
-
-    def read(self):
-        return list(self.records)
-
-    def append(self, records):
-        self.records.extend(records)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--foregrounds", type=int, default=24)
@@ -156,11 +146,11 @@ def main() -> None:
             pass
         t_decode = time.perf_counter() - t0
         spec = background.plan_challenge(background.IN9Tree(root), None, None)
-        journal = MemoryJournal()
+        journal = Journal(root / "bgc.jsonl")
         t0 = time.perf_counter()
         background.run_challenge(spec, model, engine, journal, background.load_map())
         t_ours, n_ours = time.perf_counter() - t0, model.seen
-    ours = {r["key"]: r["vulnerable"] for r in journal.records}
+        ours = {r["key"]: r["vulnerable"] for r in journal.read()}
     assert ours == ref, "flags differ from the published procedure"
     print(f"model {info.source}; device {engine.device}; {a.foregrounds} foregrounds x {a.backgrounds} "
           f"backgrounds; {sum(ref.values())} vulnerable; flags identical")

@@ -2,12 +2,15 @@
 ms/image at 224 px in one process, per corruption and severity, plus the 15-corruption totals.
 
     python scripts/bench_corruptions.py [--images 4] [--severities 1,3,5] [--torch-batch 64] [--device cpu]
-                                        [--end-to-end REPEAT --workers 2]
+                                        [--end-to-end REPEAT --workers 2] [--per-core REPEAT]
 
 The torch column renders one batch of --torch-batch images (the photos repeated) on --device; for the
 corruptions the torch backend leaves to the exact one, its total counts the exact time. --end-to-end
 first measures the runner's on-the-fly ImageNet-C data path per backend, cell by cell (every cell
-decodes every image) and in one-decode passes (as the runner evaluates), side by side.
+decodes every image) and in one-decode passes (as the runner evaluates), side by side. --per-core
+measures the exact backend's one-decode data path against the raw backend on the same images: the raw
+chain in one process on one core, the runner's loader per worker core (no model: the model is on
+another device), and the runner with a small model in the loop (its stall share).
 """
 from __future__ import annotations
 
@@ -78,6 +81,48 @@ def _end_to_end(backend: str, repeat: int, workers: int, device: str, one_decode
     return n / (time.perf_counter() - t0)
 
 
+def _per_core(repeat: int, workers: int, model_name: str) -> None:
+    """Raw exact backend (one process, one core) vs the runner's data path per worker core, same images."""
+    import cv2
+    import timm
+    from pit_eval.corruptions import CorruptedImageNet, ImageNetCPass
+    from pit_eval.engine import Engine, EngineConfig
+    from pit_eval.images import EvalTransform, ImageList, imagenet_wnids, scan_class_folders
+    from pit_eval.models import Normalized
+    from pit_eval.stall import StallMeter
+    root = SAMPLE_ROOT / "imagenet" / "val"
+    base = ImageList(scan_class_folders(root, imagenet_wnids(), "imagenet", "--imagenet") * repeat,
+                     EvalTransform().full(), root=str(root))
+    data = ImageNetCPass([CorruptedImageNet(base, name, 3, backend="fast") for name in GROUPS["common"]])
+    k, n = len(data.cells), len(data)
+    data[0]  # compile the kernels once
+    threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    t0 = time.perf_counter()
+    for i in range(n):
+        data[i]
+    raw = n * k / (time.perf_counter() - t0)
+    torch.set_num_threads(threads[0])
+    cv2.setNumThreads(threads[1])
+    eng = Engine(EngineConfig(device="cpu", batch_size=64, workers=workers, quiet=True))
+    t0, m = time.perf_counter(), 0
+    for b in eng.loader(data, range(n), data.loader_batch(64)):
+        m += sum(len(g[2]) for g in data.split(*b[:3], eng.device))
+    runner = m / (time.perf_counter() - t0)
+    model = eng.prepare(Normalized(timm.create_model(model_name), (0.5,) * 3, (0.5,) * 3))
+    meter = StallMeter(eng.device)
+    eng.evaluate_cells(model, data, "bench", k, data.split, indices=range(n),
+                       loader_batch=data.loader_batch(64), meter=meter)
+    t = meter.result(n, n * k)
+    print(f"exact backend, 15 corruptions at severity 3, {n} sample images, {workers} workers, image-cells/s:")
+    print(f"{'raw chain, 1 process, 1 core':44s} {raw:8.1f}")
+    print(f"{'runner data path, no model':44s} {runner:8.1f}   per worker core {runner / workers:6.1f} "
+          f"= {runner / workers / raw:.2f} of raw")
+    print(f"{'runner with ' + model_name + ' on the same CPU':44s} {t['image_cells_per_s']:8.1f}   stall share "
+          f"{100 * t['stall_share']:.0f} %, model busy {100 * t['device_busy']:.0f} %")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=4)
@@ -90,7 +135,12 @@ def main() -> None:
     ap.add_argument("--end-to-end-backends", default="reference,fast,torch", metavar="LIST")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--no-table", action="store_true", help="only the end-to-end measurement")
+    ap.add_argument("--per-core", type=int, default=0, metavar="REPEAT",
+                    help="raw exact backend per core vs the runner's data path per worker core (sample x REPEAT)")
+    ap.add_argument("--per-core-model", default="mobilenetv3_small_050", help="the small model of --per-core")
     a = ap.parse_args()
+    if a.per_core:
+        _per_core(a.per_core, a.workers, a.per_core_model)
     if a.end_to_end:
         print(f"on-the-fly ImageNet-C data path, 15 corruptions at severity 3, the sample "
               f"images x {a.end_to_end}, batch 16, {a.workers} workers, device {a.device}, images x cells / s:")
