@@ -72,6 +72,9 @@ def _ours(col: dict, model: str, runs, speed, det) -> tuple:
 def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
     ours, result_ref, s = _ours(col, model, runs, speed, det)
     refs = [r for r in (references.lookup(model, m) for m in col["refs"]) if r]
+    withheld = ((s or {}).get("benchmarks", {}).get(col.get("benchmark"), {}) or {}).get("comparison_withheld") \
+        if refs and col["kind"] == "robustness" else None
+    refs = [] if withheld else refs
     if result_ref:
         refs.append(result_ref)
     why = ""
@@ -85,7 +88,7 @@ def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
                    "severities) and this run has a subset")
     prov = (s or {}).get("provenance")
     return {"table": table["id"], "model": model, "column": col["id"], "label": col["label"],
-            "ours": ours, "refs": refs, "why": why, "flags": (s or {}).get("flags", []),
+            "ours": ours, "refs": refs, "why": why, "flags": (s or {}).get("flags", []), "withheld": withheld,
             "computed": computed_text(prov) if ours is not None else ""}
 
 
@@ -103,6 +106,8 @@ def _fmt(v: Optional[float]) -> str:
 
 def cell_text(c: dict) -> str:
     ours = _fmt(c["ours"]) if c["ours"] is not None else f"— ({c['why']})"
+    if c.get("withheld"):
+        return ours + SEP + f"reference withheld: {c['withheld']}"
     if not c["refs"]:
         return ours
     refs = " / ".join(f"{references.fmt(r)} [{r['source']}]" for r in c["refs"])

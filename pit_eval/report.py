@@ -83,6 +83,7 @@ def robustness_row(run: Run) -> Dict[str, object]:
             "clean": _pct(b.get("clean", {}).get("acc1")),
             "AutoAttack (no paper value)": _pct(b.get("autoattack", {}).get("robust_acc")),
             "mCE": _pct(ic.get("mce")),
+            "ImageNet-C protocol": ic.get("corruption_protocol"),
             "rel. mCE": _pct(ic.get("relative_mce")),
             "mean C acc (15)": _pct(ic.get("mean_corrupted_acc")) if ic.get("mean_corrupted_acc_complete") else None,
             "ImageNet-A": _pct(b.get("imagenet-a", {}).get("acc1")),
@@ -124,6 +125,8 @@ def reference_rows(rows: List[dict]) -> List[dict]:
         for col, metrics in REF_COLUMNS.items():
             for m in metrics:
                 ref = references.lookup(r["model"], m)
+                if col == "mCE" and r.get("ImageNet-C protocol") != "released ImageNet-C files":
+                    continue   # an on-the-fly mCE is not the released protocol's (see robustness.py)
                 if ref and r.get(col) is not None:
                     out.append({"model": r["model"], "metric": col, "ours": r[col],
                                 "reference": references.fmt(ref), "source": ref["source"],

@@ -475,6 +475,7 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
         ic["grid"] = {f"{k[0]}/{k[1]}": v for k, v in sorted(grid.items())}
         ic["images_per_cell"] = max(c["n"] for c in by("imagenet-c"))
         ic["sources"] = sorted({c["data"].get("source", "") for c in by("imagenet-c")})
+        ic["corruption_protocol"], ic["comparison_withheld"] = corruption_protocol(ic["sources"])
         ic["protocol"] = ("subset / sample — CE normalised by the published full-set AlexNet errors, "
                           "so not the paper's mCE" if (sample or max_images) else
                           "full set as given (Hendrycks): CE normalised by published AlexNet errors")
@@ -540,6 +541,22 @@ def throughput(cells) -> Optional[dict]:
     return merge(parts)
 
 
+#: why an on-the-fly mCE is not compared with published (released-set) values
+ON_THE_FLY_WITHHELD = ("rendered on the fly with imagecorruptions (Michaelis et al.), whose elastic_transform "
+                       "differs from the generator of the released ImageNet-C; published mCE values are "
+                       "withheld (evaluate the released files, --imagenet-c DIR, for a comparable mCE)")
+
+
+def corruption_protocol(sources: List[str]) -> Tuple[str, Optional[str]]:
+    """(the protocol of a run's ImageNet-C cells, why published values are withheld or None)."""
+    fly = [s for s in sources if s.startswith("on-the-fly")]
+    if not fly:
+        return "released ImageNet-C files", None
+    name = "imagecorruptions, on the fly" if len(fly) == len(sources) else \
+        "mixed: released files and imagecorruptions on the fly"
+    return name, ON_THE_FLY_WITHHELD
+
+
 def _acc(c: dict) -> dict:
     return {"acc1": c["acc1"], "acc5": c["acc5"], "n": c["n"], "skipped": c["skipped"]}
 
@@ -581,9 +598,10 @@ def reference_rows(model: str, bench: dict) -> List[dict]:
             v = v[0] if v else None
         ours = None if v is None else 100.0 * v
         refs = [r for r in (references.lookup(model, m) for m in ref_keys) if r]
+        withheld = (bench.get(path[0]) or {}).get("comparison_withheld") if refs else None
         if path[0] not in bench or (ours is None and not refs):
             continue   # not run, or nothing to show
-        rows.append({"metric": label, "ours": ours, "references": [
+        rows.append({"metric": label, "ours": ours, "withheld": withheld, "references": [] if withheld else [
             {**r, "delta": None if ours is None else ours - r["value"]} for r in refs]})
     return rows
 
@@ -604,10 +622,16 @@ def format_table(summary: dict) -> str:
     """The CLI's final table: ours beside the references (unverified ones marked)."""
     lines = [f"model {summary['model']}  weights {summary['weights']['source']}"]
     lines += [f"!! {f}" for f in summary["flags"]]
+    tp = summary.get("throughput")
+    if tp:
+        lines.append(f"throughput {tp['images_per_s']} img/s, {tp['image_cells_per_s']} image-cells/s; device busy "
+                     f"{100 * tp['device_busy']:.0f} %, waited for data {100 * tp['stall_share']:.0f} % of "
+                     f"{tp['wall_s']:.0f} s (timer: {tp['device_timer']})")
     w = max([len(r["metric"]) for r in summary["reference"]] + [6])
     lines.append(f"{'metric':{w}s} {'ours':>8s}   reference")
     for r in summary["reference"]:
         ours = "—" if r["ours"] is None else f"{r['ours']:.2f}"
-        refs = "; ".join(f"{references.fmt(x)} [{x['source']}]" for x in r["references"]) or ""
+        refs = "; ".join(f"{references.fmt(x)} [{x['source']}]" for x in r["references"]) or (
+            f"comparison withheld: {r['withheld']}" if r.get("withheld") else "")
         lines.append(f"{r['metric']:{w}s} {ours:>8s}   {refs}")
     return "\n".join(lines)

@@ -219,3 +219,19 @@ def test_real_classifier_end_to_end(tmp_path):
     assert s["benchmarks"]["clean"]["acc1"] == pytest.approx(len(right) / 5)
     assert s["benchmarks"]["in9"]["original"]["acc1"] == 1.0, "the three motorcycles are wheeled vehicles"
     assert not s["weights"]["random_init"] and s["weights"]["converted_from"].startswith("efficientnet_pytorch")
+
+
+def test_paper_cell_withholds_the_released_mce_for_on_the_fly_cells(tmp_path):
+    from pit_eval.paper import tables
+    from pit_eval.paper_report import cell, cell_text
+    from pit_eval.robustness import ON_THE_FLY_WITHHELD
+    table = next(t for t in tables() if t["id"] == "robustness_extended")
+    col = next(c for c in table["columns"] if c["id"] == "mce")
+    for withheld in (ON_THE_FLY_WITHHELD, None):
+        (tmp_path / "summary.json").write_text(json.dumps({"benchmarks": {"imagenet-c": {
+            "mce": 0.8, "comparison_withheld": withheld}}}))
+        c = cell(table, col, "resnet50.tv_in1k", None, {"resnet50.tv_in1k": str(tmp_path)}, None, {})
+        if withheld:
+            assert c["refs"] == [] and cell_text(c) == "80.00 · reference withheld: " + ON_THE_FLY_WITHHELD
+        else:
+            assert c["refs"][0]["value"] == 76.7 and "Δ +3.30" in cell_text(c)
