@@ -89,7 +89,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     engine = Engine(cfg.engine)
     out = cfg.out or "results/benchmark/" + "-".join(cfg.models)[:80]
     rd = RunDir(out, "benchmark", {"device": engine.describe(), "batch_size": cfg.batch_size,
-                                   "input_size": cfg.input_size}, asdict(cfg), force=True)
+                                   "input_size": cfg.input_size}, asdict(cfg), force=True,
+                settings=engine.cell_settings())
     try:
         models, rows = {}, {}
         for name in cfg.models:

@@ -20,7 +20,7 @@ from .corruptions import BACKENDS, parse_corruptions, parse_severities
 from .images import SAMPLE_NOTE, SAMPLE_ROOT, DataError
 from .metrics import coco_c_summary
 from .models import WeightsError, file_sha256, load_strict, read_state_dict
-from .results import RunDir
+from .results import RunDir, provenance_flags, provenance_summary
 
 logger = logging.getLogger(__name__)
 AP_KEYS = ("bbox_mAP", "bbox_mAP_50", "bbox_mAP_75", "bbox_mAP_s", "bbox_mAP_m", "bbox_mAP_l")
@@ -134,7 +134,7 @@ def run_detection(dc: DetectionConfig) -> dict:
                 "data": data, "seed": dc.seed, "corruption_backend": dc.corruption_backend}
     writer = get_rank() == 0
     rd = RunDir(out, "detection", identity, {k: v for k, v in asdict(dc).items()}, force=dc.force,
-                writer=writer, extra_meta={"model": Path(dc.config).stem})
+                writer=writer, extra_meta={"model": Path(dc.config).stem}, settings=test_settings(cfg))
     try:
         cells = [("clean", None, None)]
         if not dc.clean_only:
@@ -155,6 +155,16 @@ def run_detection(dc: DetectionConfig) -> dict:
     return {"out": out, "summary": summary}
 
 
+def test_settings(cfg) -> dict:
+    """How mmengine's test loop computes each cell: its device and precision (fp16 only when the
+    config's ``test_cfg.fp16`` asks for it)."""
+    import torch
+    cuda = torch.cuda.is_available()
+    return {"precision": "fp16" if (cfg.get("test_cfg") or {}).get("fp16") else "fp32",
+            "device_type": "cuda" if cuda else "cpu",
+            "device_name": torch.cuda.get_device_name() if cuda else "cpu"}
+
+
 def summarize_detection(cells: List[dict], model: str, sample: bool) -> dict:
     clean = next((c for c in cells if c["key"] == "clean"), None)
     corrupted = {(c["variant"], int(c["param"])): c["bbox_mAP"] for c in cells if c["benchmark"] == "coco-c"}
@@ -169,6 +179,8 @@ def summarize_detection(cells: List[dict], model: str, sample: bool) -> dict:
             by_sev.setdefault(s, []).append(v)
         cc["ap_by_severity"] = {str(s): sum(v) / len(v) for s, v in sorted(by_sev.items())}
         out["benchmarks"]["coco-c"] = cc
+    out["provenance"] = prov = provenance_summary(cells)
+    out["flags"] += provenance_flags(prov)
     return out
 
 

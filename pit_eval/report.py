@@ -285,7 +285,8 @@ def provenance(runs: List[Run]) -> List[dict]:
 
 def settings_text(prov: dict, name: str) -> str:
     """A setting's value(s) over a run's cells: ``bf16``, ``MIXED: bf16, fp32``, or ``unknown``."""
-    vals = [("eager" if v is None and name == "compile" else str(v)) for v in (prov.get("values") or {}).get(name, [])]
+    vals = [("eager" if name == "compile" else "not recorded") if v is None else str(v)
+            for v in (prov.get("values") or {}).get(name, [])]
     text = ("MIXED: " if len(vals) > 1 else "") + ", ".join(vals) if vals else "unknown"
     return text + (f" (+{prov['unknown']} cells unknown)" if prov.get("unknown") and vals else "")
 

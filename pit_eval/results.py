@@ -38,7 +38,9 @@ SCHEMA_VERSION = 1
 KINDS = ("robustness", "detection", "benchmark")
 #: the versions a cell's provenance records (those that can change a prediction)
 CELL_VERSIONS = ("pit_eval", "torch", "timm")
-UNKNOWN = "provenance unknown"
+#: how messages name each cell setting
+SETTING_LABELS = {"precision": "amp", "device_type": "device", "compile": "compile",
+                  "channels_last": "channels-last", "batch_size": "batch size", "world_size": "processes"}
 
 
 class ResultsError(RuntimeError):
@@ -386,3 +388,16 @@ def provenance_summary(cells: Iterable[dict], names: Sequence[str] = ("precision
         values[n] = [json.loads(v) for v in vals]
     return {"values": values, "varying": [n for n, v in values.items() if len(v) > 1],
             "unknown": len(cells) - len(known), "runs": sorted({p.get("run") for p in known if p.get("run")})}
+
+
+def provenance_flags(prov: dict) -> List[str]:
+    """The summary's words on cells computed under different settings (or of unknown provenance)."""
+    out = []
+    for name in ("precision", "device_type", "compile"):
+        if name in prov["varying"]:
+            out.append(f"cells mix {SETTING_LABELS.get(name, name)} settings "
+                       f"({', '.join(str(v) for v in prov['values'][name])}): aggregates average them")
+    if prov["unknown"]:
+        out.append(f"{prov['unknown']} cell(s) with provenance unknown (written before pit_eval recorded "
+                   "per-cell settings)")
+    return out

@@ -28,7 +28,8 @@ from .metrics import area_under_curve, imagenet_c_summary
 from .models import Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch
 from .occlusion import Occluded, OcclusionConfig
 from .registry import check_choice
-from .results import ResultsError, RunDir, mismatch_message, provenance_summary, stable_hash
+from .results import (SETTING_LABELS, ResultsError, RunDir, mismatch_message, provenance_flags,
+                      provenance_summary, stable_hash)
 from .stall import StallMeter, merge, stall_warning
 
 logger = logging.getLogger(__name__)
@@ -43,9 +44,6 @@ BENCH_DATA = {"clean": "imagenet", "imagenet-c": "imagenet", "occlusion": "image
               "bgc": "imagenet-9", "autoattack": "imagenet"}
 #: benchmarks whose predictions depend on the batch (random draws per batch and rank)
 BATCH_DEPENDENT = ("pgd", "autoattack")
-#: how a resume refusal names each setting
-SETTING_LABELS = {"precision": "amp", "device_type": "device", "compile": "compile",
-                  "channels_last": "channels-last", "batch_size": "batch size", "world_size": "processes"}
 
 
 @dataclass(frozen=True)
@@ -512,19 +510,6 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
     out["provenance"] = prov = provenance_summary(cells)
     flags += provenance_flags(prov)
     out["throughput"] = throughput(cells)
-    return out
-
-
-def provenance_flags(prov: dict) -> List[str]:
-    """The summary's words on cells computed under different settings (or of unknown provenance)."""
-    out = []
-    for name in ("precision", "device_type", "compile"):
-        if name in prov["varying"]:
-            out.append(f"cells mix {SETTING_LABELS.get(name, name)} settings "
-                       f"({', '.join(str(v) for v in prov['values'][name])}): aggregates average them")
-    if prov["unknown"]:
-        out.append(f"{prov['unknown']} cell(s) with provenance unknown (written before pit_eval recorded "
-                   "per-cell settings)")
     return out
 
 

@@ -262,6 +262,8 @@ def test_coco_c_run_resume_and_ingest(trained, tmp_path):
     assert "sample data — not comparable to the paper" in s["flags"]
     cells = [json.loads(l) for l in open(tmp_path / "det/cells.jsonl")]
     assert len(cells) == 3 and all("bbox_mAP_75" in c for c in cells)
+    assert {(c["provenance"]["precision"], c["provenance"]["device_type"]) for c in cells} == {("fp32", "cpu")}
+    assert s["provenance"]["values"]["precision"] == ["fp32"] and s["provenance"]["unknown"] == 0
     # resume: nothing left to run; another checkpoint is refused
     res = D.run_detection(D.DetectionConfig(config=TINY, checkpoint=ckpt, out=str(tmp_path / "det"),
                                             corruptions=("fog", "gaussian_noise"), severities=(2,)))
