@@ -216,7 +216,7 @@ class Engine:
         idx = torch.tensor(class_subset, device=self.device) if class_subset is not None else None
         cmap = torch.tensor(pred_map, device=self.device) if pred_map is not None else None
         acc = torch.zeros(n_cells, 3, dtype=torch.int64, device=self.device)  # correct1, correct5, fingerprint
-        n, skipped = [0] * n_cells, [0]
+        n, skipped = torch.zeros(n_cells, dtype=torch.int64), [0]     # images per cell, on the host
         meter = meter or StallMeter(self.device)
         bar = tqdm(self.loader(dataset, indices, loader_batch), desc=desc, leave=False, unit="batch",
                    disable=self.cfg.quiet or not self.is_main)
@@ -243,24 +243,19 @@ class Engine:
                 logits = model(x)
             logits = logits.float() if idx is None else logits.float()[:, idx]
             hits = _hits(logits, y, ids.to(self.device, non_blocking=True), cmap)
-            if n_cells == 1:
-                acc[0] += hits.sum(0)
-                n[0] += len(y)
-            else:
-                acc.index_add_(0, cells.to(self.device, non_blocking=True), hits)
-                for k, m in zip(*torch.unique(cells, return_counts=True)):
-                    n[int(k)] += int(m)
+            acc.index_add_(0, cells.to(self.device, non_blocking=True), hits)
             acc[:, 2] %= FP_MOD
+            n += torch.bincount(cells, minlength=n_cells)
             meter.end()
             if i % 8 == 7 and not bar.disable:
                 busy = meter.busy_so_far()
                 if busy is not None:
                     bar.set_postfix_str(f"device busy {100 * busy:.0f} %", refresh=False)
-        totals = acc.tolist()
+        totals, n = acc.tolist(), n.tolist()
         counts = []
         for k in range(n_cells):
             c = {"n": n[k], "correct1": totals[k][0], "correct5": totals[k][1], "skipped": skipped[0],
-                 "pred_fingerprint": totals[k][2] % FP_MOD}
+                 "pred_fingerprint": totals[k][2]}
             if cmap is not None:
                 del c["correct5"]
             counts.append(c)

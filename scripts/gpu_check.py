@@ -97,7 +97,7 @@ class Context:
         self.cuda = self.device.type == "cuda"
         self.amp = "bf16" if self.cuda else None       # the evaluation precision of clean / ImageNet-C
         self.val = tmp / "val"
-        self.labels = make_images(self.val, scale.images)
+        make_images(self.val, scale.images)
         torch.manual_seed(0)
 
     def sync(self) -> None:
@@ -111,7 +111,7 @@ class Context:
         return ImageList(samples, transform, root=str(self.val))
 
 
-def make_images(root: Path, n: int) -> Dict[str, str]:
+def make_images(root: Path, n: int) -> None:
     """``n`` ImageNet-sized JPEGs (500x375 or 375x500, quality 90) in class folders: crops, flips and
     rescalings of the embedded photographs, each in its photograph's class."""
     import numpy as np
@@ -128,7 +128,6 @@ def make_images(root: Path, n: int) -> Dict[str, str]:
         out = im.crop((x, y, x + w, y + h)).resize((500, 375) if i % 3 else (375, 500), Image.BICUBIC)
         (root / wnid).mkdir(parents=True, exist_ok=True)
         (ImageOps.mirror(out) if i % 2 else out).save(root / wnid / f"img{i:05d}.JPEG", quality=90)
-    return {w: w for w, _ in photos}
 
 
 def bare_forward(ctx: Context, model, batch: int, iters: int, engine) -> float:
