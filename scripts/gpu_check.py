@@ -24,8 +24,9 @@ still run):
   detection   DETR-PiT-S and Deformable-DETR-PiT-S train steps/s and peak memory at 512x640, batch 2,
               and which deformable-attention implementation ran (where mmcv and mmdet import)
 
-Writes ``gpu_check.md`` and ``gpu_check.json`` under --out and prints the tables. At full size it
-needs about 8 minutes on an H100/H200-class GPU; ``--quick`` runs every section small (for a CPU:
+Writes ``gpu_check.md`` and ``gpu_check.json`` under --out and prints the tables. The full size is
+meant to fit in 8 minutes on an H100/H200-class GPU (not yet timed on one); ``--quick`` runs every
+section small (for a CPU:
 ``--device cpu --quick``, under 3 minutes, part of the test suite).
 """
 from __future__ import annotations
