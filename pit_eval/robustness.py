@@ -17,7 +17,8 @@ from . import references
 from .attacks import ATTACKS, AttackConfig
 from .autoattack import FORWARDS_PER_IMAGE, AutoAttackConfig, run_autoattack
 from .autoattack import summary as autoattack_summary
-from .corruptions import BACKENDS, CorruptedImageNet, ImageNetCPass, batched, parse_corruptions, parse_severities
+from .corruptions import (BACKENDS, RELEASED_PROTOCOL, CorruptedImageNet, ImageNetCPass, batched,
+                          parse_corruptions, parse_severities)
 from .images import SAMPLE_NOTE, DataError, EvalTransform
 from . import background
 from .background import IN9Tree
@@ -536,7 +537,7 @@ def corruption_protocol(sources: List[str]) -> Tuple[str, Optional[str]]:
     """(the protocol of a run's ImageNet-C cells, why published values are withheld or None)."""
     fly = [s for s in sources if s.startswith("on-the-fly")]
     if not fly:
-        return "released ImageNet-C files", None
+        return RELEASED_PROTOCOL, None
     name = "imagecorruptions, on the fly" if len(fly) == len(sources) else \
         "mixed: released files and imagecorruptions on the fly"
     return name, ON_THE_FLY_WITHHELD

@@ -46,6 +46,8 @@ def _ms(backend: str, imgs, name: str, sev: int) -> float:
 def _torch_ms(imgs, name: str, sev: int, batch: int, device: str) -> float:
     x = torch.from_numpy(np.stack((imgs * batch)[:batch])).to(device)
     batched.corrupt_batch(x[:2], name, sev, [0, 1])  # warm-up (first-call allocations, caches)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()   # the warm-up's kernels are not timed
     t0 = time.perf_counter()
     batched.corrupt_batch(x, name, sev, list(range(batch)))
     if device.startswith("cuda"):

@@ -236,25 +236,20 @@ def imagenet_c(ctx: Context) -> dict:
 def torch_backend(ctx: Context) -> List[dict]:
     """ms per image per corruption at the check's batch, and agreement with the exact backend."""
     import numpy as np
-    import torch
     from torchvision import transforms as T
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_corruptions import _torch_ms
     from pit_eval.corruptions import GROUPS, batched
     from pit_eval.images import load_rgb
     prep = T.Compose([T.Resize(256), T.CenterCrop(224)])
     paths = sorted(ctx.val.rglob("*.JPEG"))[:ctx.scale.validate]
     crops = [np.asarray(prep(load_rgb(p))) for p in paths]
-    x = torch.from_numpy(np.stack((crops * ctx.scale.batch)[:ctx.scale.batch])).to(ctx.device)
     rows = []
     for name in GROUPS["common"]:
         if not batched.supports(name, 3):
             rows.append({"corruption": name, "ms/image": None, "verdict": f"exact backend ({batched.EXACT_ONLY[name]})"})
             continue
-        batched.corrupt_batch(x[:2], name, 3, [0, 1])
-        ctx.sync()
-        t0 = time.perf_counter()
-        batched.corrupt_batch(x, name, 3, list(range(len(x))))
-        ctx.sync()
-        ms = 1000 * (time.perf_counter() - t0) / len(x)
+        ms = _torch_ms(crops, name, 3, ctx.scale.batch, str(ctx.device))
         st = batched.pixel_differences(crops, name, 3, [7919 * i + 3 for i in range(len(crops))], str(ctx.device))
         rows.append({"corruption": name, "ms/image": round(ms, 3), "max abs Δ": st["max_abs"],
                      "mean abs Δ": round(st["mean_abs"], 5), "share > 1 level": st["share_over_1"],

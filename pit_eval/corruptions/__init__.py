@@ -13,9 +13,10 @@
 Imports go one way: names, compat <- backends <- exact <- batched <- imagenet_c <- this module.
 """
 from .backends import BACKENDS, corrupt_image, reference, render_seed
-from .names import COMMON, EXTRA, GROUPS, SEVERITIES, parse_corruptions, parse_severities
+from .names import (COMMON, EXTRA, GROUPS, RELEASED_PROTOCOL, SEVERITIES, parse_corruptions,
+                    parse_severities)
 from . import batched, exact  # noqa: E402,F401  (register the 'fast' and 'torch' backends)
 from .imagenet_c import CorruptedImageNet, ImageNetCPass, jpeg_round_trip
 
-__all__ = ["BACKENDS", "COMMON", "EXTRA", "GROUPS", "SEVERITIES", "CorruptedImageNet", "ImageNetCPass", "corrupt_image",
+__all__ = ["BACKENDS", "COMMON", "EXTRA", "GROUPS", "RELEASED_PROTOCOL", "SEVERITIES", "CorruptedImageNet", "ImageNetCPass", "corrupt_image",
            "jpeg_round_trip", "parse_corruptions", "parse_severities", "reference", "render_seed"]
