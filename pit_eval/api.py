@@ -36,7 +36,7 @@ from .robustness import RobustnessConfig, RobustnessRun
 OPTIONS = {
     "weights": "auto", "out": None, "data_root": None, "benchmarks": None,
     "corruptions": "all", "severities": (1, 2, 3, 4, 5), "imagenet_c_source": "auto",
-    "corruption_backend": "fast", "imagenet_c_block": 2048, "occlusion_protocol": "patch_drop", "occlusion_levels": (0.0, 0.25, 0.5, 0.75),
+    "corruption_backend": "fast", "corruption_protocol": "imagenet-c", "imagenet_c_block": 2048, "occlusion_protocol": "patch_drop", "occlusion_levels": (0.0, 0.25, 0.5, 0.75),
     "occlusion_patch": 16, "occlusion_fill": "0", "occlusion_paper_box": 112, "occlusion_paper_fill": "0",
     "fgsm_eps": (1.0,), "pgd_eps": (1.0,), "pgd_steps": 5, "pgd_step_size": 0.5, "pgd_random_start": True,
     "autoattack_eps": 4.0, "autoattack_images": 5000, "bgc_max_backgrounds": None, "in9_map": None,
@@ -90,7 +90,7 @@ def build_config(model_name: str, **options) -> RobustnessConfig:
         benchmarks=_seq(o["benchmarks"]) if o["benchmarks"] else None,
         corruptions=_seq(o["corruptions"]), severities=_seq(o["severities"], int),
         imagenet_c_source=o["imagenet_c_source"], corruption_backend=o["corruption_backend"],
-        imagenet_c_block=int(o["imagenet_c_block"]),
+        corruption_protocol=o["corruption_protocol"], imagenet_c_block=int(o["imagenet_c_block"]),
         occlusion=OcclusionConfig(o["occlusion_protocol"], _seq(o["occlusion_levels"], float),
                                   o["occlusion_patch"], str(o["occlusion_fill"]), o["occlusion_paper_box"],
                                   str(o["occlusion_paper_fill"])),

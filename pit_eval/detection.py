@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .corruptions import BACKENDS, parse_corruptions, parse_severities
+from .corruptions import BACKENDS, IMAGECORRUPTIONS, parse_corruptions, parse_severities
 from .images import SAMPLE_NOTE, SAMPLE_ROOT, DataError
 from .metrics import coco_c_summary
 from .models import WeightsError, file_sha256, load_strict, read_state_dict
@@ -174,6 +174,7 @@ def summarize_detection(cells: List[dict], model: str, sample: bool) -> dict:
     if clean and corrupted:
         cc = coco_c_summary(clean["bbox_mAP"], corrupted)
         cc["grid"] = {f"{c}/{s}": v for (c, s), v in sorted(corrupted.items())}
+        cc["corruption_protocol"] = IMAGECORRUPTIONS  # mmdetection's COCO-C (Michaelis et al.)
         by_sev = {}
         for (c, s), v in corrupted.items():
             by_sev.setdefault(s, []).append(v)
@@ -227,6 +228,7 @@ def format_detection(summary: dict) -> str:
     if cc:
         pct = lambda v: "n/a" if v is None else f"{100 * v:.1f}"  # noqa: E731
         scope = "15 x 5, mmdet's mPC" if cc["mPC_complete"] else f"{cc['mPC_cells']} of the 75 benchmark cells"
-        lines.append(f"COCO-C  P {pct(cc['P'])}  mPC {pct(cc['mPC'])} ({scope})  rPC {pct(cc['rPC'])} %"
+        lines.append(f"COCO-C ({cc.get('corruption_protocol', IMAGECORRUPTIONS)} protocol)  P {pct(cc['P'])}  "
+                     f"mPC {pct(cc['mPC'])} ({scope})  rPC {pct(cc['rPC'])} %"
                      + (f"  extra corruptions: mean AP {pct(cc['mPC_extra'])}" if cc["mPC_extra"] is not None else ""))
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer, MMLogger
 from mmdet.registry import HOOKS, TRANSFORMS
 
-from .corruptions import BACKENDS, GROUPS, corrupt_image, render_seed
+from .corruptions import BACKENDS, GROUPS, IMAGECORRUPTIONS, corrupt_image, render_seed
 
 _HB = "__pit_eval_history_buffer__"
 
@@ -114,7 +114,7 @@ class CorruptRGB(BaseTransform):
         img = results["img"]
         key = os.path.basename(results.get("img_path") or str(results.get("img_id", "")))
         rgb = np.ascontiguousarray(img[..., ::-1]).astype(np.uint8)
-        out = corrupt_image(rgb, self.corruption, self.severity, backend=self.backend,
+        out = corrupt_image(rgb, self.corruption, self.severity, backend=self.backend, protocol=IMAGECORRUPTIONS,
                             seed_value=render_seed(self.seed, key, self.corruption, self.severity))
         results["img"] = np.ascontiguousarray(out[..., ::-1])
         return results

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from . import references
-from .corruptions import GROUPS, RELEASED_PROTOCOL
+from .corruptions import GROUPS
+from .corruptions.names import COMPARABLE_PROTOCOLS
 from .results import ResultsError, atomic_write, csv_text, read_meta
 
 logger = logging.getLogger(__name__)
@@ -125,8 +126,8 @@ def reference_rows(rows: List[dict]) -> List[dict]:
         for col, metrics in REF_COLUMNS.items():
             for m in metrics:
                 ref = references.lookup(r["model"], m)
-                if col == "mCE" and r.get("ImageNet-C protocol") != RELEASED_PROTOCOL:
-                    continue   # an on-the-fly mCE is not the released protocol's (see robustness.py)
+                if col == "mCE" and r.get("ImageNet-C protocol") not in COMPARABLE_PROTOCOLS:
+                    continue   # an imagecorruptions mCE is not the released protocol's (see robustness.py)
                 if ref and r.get(col) is not None:
                     out.append({"model": r["model"], "metric": col, "ours": r[col],
                                 "reference": references.fmt(ref), "source": ref["source"],

@@ -17,8 +17,10 @@ from . import references
 from .attacks import ATTACKS, AttackConfig
 from .autoattack import FORWARDS_PER_IMAGE, AutoAttackConfig, run_autoattack
 from .autoattack import summary as autoattack_summary
-from .corruptions import (BACKENDS, RELEASED_PROTOCOL, CorruptedImageNet, ImageNetCPass, batched,
-                          parse_corruptions, parse_severities)
+from .corruptions import (BACKENDS, IMAGENET_C, CorruptedImageNet, ImageNetCPass, batched, check_protocol,
+                          compat, parse_corruptions, parse_severities)
+from .corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_protocol,
+                                with_protocol)
 from .images import SAMPLE_NOTE, DataError, EvalTransform
 from . import background
 from .background import IN9Tree
@@ -60,6 +62,7 @@ class RobustnessConfig:
     severities: Tuple[int, ...] = (1, 2, 3, 4, 5)
     imagenet_c_source: str = "auto"               # auto | prerendered | on-the-fly
     corruption_backend: str = "fast"
+    corruption_protocol: str = IMAGENET_C         # the generator of on-the-fly ImageNet-C
     imagenet_c_block: int = 2048                  # images per journalled block of an on-the-fly pass
     occlusion: OcclusionConfig = OcclusionConfig()
     fgsm: Tuple[AttackConfig, ...] = (AttackConfig(eps=1.0),)
@@ -88,6 +91,7 @@ class RobustnessConfig:
             check_choice("benchmark", b, BENCHMARKS)
         check_choice("--imagenet-c-source", self.imagenet_c_source, ("auto", "prerendered", "on-the-fly"))
         BACKENDS.get(self.corruption_backend)
+        check_protocol(self.corruption_protocol)
         check_choice("--on-bad-image", self.on_bad_image, ("error", "skip"))
         parse_corruptions(self.corruptions)
         parse_severities(self.severities)
@@ -223,12 +227,16 @@ class RobustnessRun:
                     raise DataError(f"--imagenet-c-source prerendered but {loc.path}/{c}/{s} does not "
                                     "exist; give --imagenet-c DIR or use --imagenet-c-source auto")
                 else:
-                    backend = batched.render_backend(cfg.corruption_backend, c, s)
-                    fp = {**clean_fp, "source": f"on-the-fly:{backend}:seed={cfg.seed}"}
+                    protocol = cfg.corruption_protocol
+                    backend = batched.render_backend(cfg.corruption_backend, c, s, protocol)
+                    if (backend, protocol, c) in MAGICKWAND_CELLS and compat.magickwand_version() is None:
+                        raise DataError(compat.MAGICKWAND_MISSING)
+                    fp = {**clean_fp, "source": on_the_fly_source(protocol, backend, cfg.seed)}
                     cells.append(Cell(f"imagenet-c/{c}/{s}", "imagenet-c", c, s, lambda c=c, s=s, b=backend: (
-                        CorruptedImageNet(clean, c, s, seed=cfg.seed, backend=b, threads=self.engine.workers,
-                                          input_size=self.transform.input_size), None, None), fp,
-                                      decode_group=f"imagenet-c:{backend}"))
+                        CorruptedImageNet(clean, c, s, seed=cfg.seed, backend=b, protocol=protocol,
+                                          threads=self.engine.workers, input_size=self.transform.input_size),
+                        None, None), fp, decode_group=f"imagenet-c:{backend}"))
+
         return cells
 
     def _plan_in9(self, benchmark: str) -> List[Cell]:
@@ -348,10 +356,17 @@ class RobustnessRun:
         old = rd.cells.get(cell.key)
         if old is None:
             return False
-        if old.get("data") != cell.data and not self.cfg.force:
+        data = with_protocol(old.get("data"))
+        if data != cell.data and not self.cfg.force:
+            was, now = source_protocol((data or {}).get("source", "")), source_protocol(cell.data.get("source", ""))
+            if was != now and was and now:
+                raise DataError(f"cell {cell.key} in {rd.path} was rendered under the {was} protocol and this "
+                                f"run renders {now}; cells of the two are never mixed: resume with "
+                                f"--corruption-protocol {was}, or use another --out (or --force to recompute "
+                                "the directory's cells)")
             raise DataError(f"cell {cell.key} in {rd.path} was computed on other data "
                             f"({old.get('data')}) than now ({cell.data}); use another --out or --force")
-        return old.get("data") == cell.data
+        return data == cell.data
 
     def _run_cell(self, cell: Cell, rd: RunDir) -> dict:
         t0 = time.time()
@@ -473,14 +488,14 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
         ic = imagenet_c_summary(grid, clean["acc1"] if clean else None)
         ic["grid"] = {f"{k[0]}/{k[1]}": v for k, v in sorted(grid.items())}
         ic["images_per_cell"] = max(c["n"] for c in by("imagenet-c"))
-        ic["sources"] = sorted({c["data"].get("source", "") for c in by("imagenet-c")})
+        ic["sources"] = sorted({with_protocol(c["data"]).get("source", "") for c in by("imagenet-c")})
         ic["corruption_protocol"], ic["comparison_withheld"] = corruption_protocol(ic["sources"])
         ic["protocol"] = ("subset / sample — CE normalised by the published full-set AlexNet errors, "
                           "so not the paper's mCE" if (sample or max_images) else
                           "full set as given (Hendrycks): CE normalised by published AlexNet errors")
         bench["imagenet-c"] = ic
         torch_cells = sorted(f"{c['variant']}/{c['param']}" for c in by("imagenet-c")
-                             if c["data"].get("source", "").startswith("on-the-fly:torch"))
+                             if with_protocol(c["data"]).get("source", "").split(":")[2:3] == ["torch"])
         if torch_cells:
             flags.append(f"ImageNet-C: {len(torch_cells)} of {len(grid)} cells rendered by the torch corruption "
                          "backend (differences from the exact backend measured in the README's validation "
@@ -527,20 +542,21 @@ def throughput(cells) -> Optional[dict]:
     return merge(parts)
 
 
-#: why an on-the-fly mCE is not compared with published (released-set) values
-ON_THE_FLY_WITHHELD = ("rendered on the fly with imagecorruptions (Michaelis et al.), whose elastic_transform "
-                       "differs from the generator of the released ImageNet-C; published mCE values are "
-                       "withheld (evaluate the released files, --imagenet-c DIR, for a comparable mCE)")
+#: why an on-the-fly mCE under the imagecorruptions protocol is not compared with published values
+ON_THE_FLY_WITHHELD = ("rendered on the fly with imagecorruptions (Michaelis et al.), whose elastic_transform, "
+                       "frost, impulse_noise and motion blur differ from the generator of the released "
+                       "ImageNet-C; published mCE values are withheld (use --corruption-protocol imagenet-c, "
+                       "or the released files with --imagenet-c DIR, for a comparable mCE)")
+
+
+#: (backend, protocol, corruption) that call ImageMagick (the fast backend reproduces it)
+MAGICKWAND_CELLS = {("reference", IMAGENET_C, "motion_blur"), ("reference", IMAGENET_C, "snow")}
 
 
 def corruption_protocol(sources: List[str]) -> Tuple[str, Optional[str]]:
     """(the protocol of a run's ImageNet-C cells, why published values are withheld or None)."""
-    fly = [s for s in sources if s.startswith("on-the-fly")]
-    if not fly:
-        return RELEASED_PROTOCOL, None
-    name = "imagecorruptions, on the fly" if len(fly) == len(sources) else \
-        "mixed: released files and imagecorruptions on the fly"
-    return name, ON_THE_FLY_WITHHELD
+    label = PROTOCOL_LABELS[frozenset(source_protocol(s) for s in sources)]
+    return label, None if label in COMPARABLE_PROTOCOLS else ON_THE_FLY_WITHHELD
 
 
 def _acc(c: dict) -> dict:
@@ -587,6 +603,8 @@ def reference_rows(model: str, bench: dict) -> List[dict]:
         withheld = (bench.get(path[0]) or {}).get("comparison_withheld") if refs else None
         if path[0] not in bench or (ours is None and not refs):
             continue   # not run, or nothing to show
+        if bench[path[0]].get("corruption_protocol"):  # every ImageNet-C metric names its protocol
+            label = f"{label} [{bench[path[0]]['corruption_protocol']}]"
         rows.append({"metric": label, "ours": ours, "withheld": withheld, "references": [] if withheld else [
             {**r, "delta": None if ours is None else ours - r["value"]} for r in refs]})
     return rows

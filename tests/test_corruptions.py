@@ -119,14 +119,18 @@ def _clean():
 
 
 def test_on_the_fly_render_follows_protocol():
-    ds = C.CorruptedImageNet(_clean(), "contrast", 2, seed=0, backend="fast")
+    """Resize(256) -> CenterCrop(224) -> corrupt with Hendrycks' generator (the default protocol) ->
+    JPEG q85; imagecorruptions' elastic_transform is another image."""
+    ds = C.CorruptedImageNet(_clean(), "elastic_transform", 2, seed=0, backend="fast")
     img, label = ds[0]
     assert img.shape == (3, 224, 224) and img.dtype == torch.uint8 and label == ds.base.samples[0][1]
-    # protocol: Resize(256) -> CenterCrop(224) -> corrupt -> JPEG q85
     clean = np.asarray(ds.prepare(ds.base.load(0)))
-    expect = C.jpeg_round_trip(C.corrupt_image(clean, "contrast", 2, seed_value=C.render_seed(
-        0, ds.base.key(0), "contrast", 2)), 85)
-    assert torch.equal(img, torch.from_numpy(np.asarray(expect)).permute(2, 0, 1))
+    seed = C.render_seed(0, ds.base.key(0), "elastic_transform", 2)
+    expect = C.jpeg_round_trip(C.corrupt_image(clean, "elastic_transform", 2, seed_value=seed, backend="reference",
+                                               protocol="imagenet-c"), 85)
+    assert torch.equal(img, torch.from_numpy(np.array(expect)).permute(2, 0, 1))
+    other = C.CorruptedImageNet(_clean(), "elastic_transform", 2, seed=0, protocol="imagecorruptions")[0][0]
+    assert (img.int() - other.int()).abs().float().mean() > 5
 
 
 def test_on_the_fly_identical_for_0_and_2_workers():

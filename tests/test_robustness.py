@@ -233,26 +233,36 @@ def test_rebatch_recuts_groups_into_full_model_batches():
     assert list(rebatch(iter([]), 4)) == []
 
 
-def test_on_the_fly_mce_is_not_compared_with_the_released_sets_value(tmp_path):
-    """On-the-fly cells follow imagecorruptions (another elastic_transform than the released set's
-    generator): the published mCE is withheld with the reason, in the summary, the CLI table and the
-    report; the released files' cells are compared."""
+def test_mce_is_compared_only_under_the_released_sets_generator(tmp_path):
+    """On-the-fly cells under the imagecorruptions protocol (another elastic_transform, frost,
+    impulse_noise and motion blur than the released set's generator): the published mCE is withheld
+    with the reason, in the summary, the CLI table and the report. Under the imagenet-c protocol (the
+    default) and from the released files it is compared, and every ImageNet-C metric names its protocol."""
     from pit_eval.report import build_report
     from pit_eval.robustness import ON_THE_FLY_WITHHELD, format_table
-    s = _run(tmp_path / "runs" / "fly", model="resnet50.tv_in1k", benchmarks=("imagenet-c",))
+    s = _run(tmp_path / "runs" / "fly", model="resnet50.tv_in1k", benchmarks=("imagenet-c",),
+             corruption_protocol="imagecorruptions")
     ic = s["benchmarks"]["imagenet-c"]
     assert ic["corruption_protocol"] == "imagecorruptions, on the fly"
     assert ic["comparison_withheld"] == ON_THE_FLY_WITHHELD
-    row, = [r for r in s["reference"] if r["metric"] == "ImageNet-C mCE"]
+    row, = [r for r in s["reference"] if r["metric"] == "ImageNet-C mCE [imagecorruptions, on the fly]"]
     assert row["references"] == [] and row["withheld"] == ON_THE_FLY_WITHHELD
     assert "comparison withheld: rendered on the fly with imagecorruptions" in format_table(s)
     md = Path(build_report([str(tmp_path / "runs")], str(tmp_path / "rep"))[0]).read_text()
     assert "| imagecorruptions, on the fly |" in md and "imagenet_c_readme" not in md
+    s = _run(tmp_path / "runs2" / "fly", model="resnet50.tv_in1k", benchmarks=("imagenet-c",))
+    label = "imagenet-c (the released set's generator), on the fly"
+    assert s["benchmarks"]["imagenet-c"]["corruption_protocol"] == label
+    assert len(s["reference"]) >= 2 and all(r["metric"].endswith(f" [{label}]") for r in s["reference"])
+    row, = [r for r in s["reference"] if r["metric"] == f"ImageNet-C mCE [{label}]"]
+    assert row["withheld"] is None and row["references"][0]["value"] == 76.7
+    md = Path(build_report([str(tmp_path / "runs2")], str(tmp_path / "rep2"))[0]).read_text()
+    assert f"| {label} |" in md
     pre = tmp_path / "c"
     _mini_imagenet_c(pre, ROOT / "pit_eval/assets/sample/imagenet/val")
     clean = str(ROOT / "pit_eval/assets/sample/imagenet/val")
     s = _run(tmp_path / "pre", model="resnet50.tv_in1k", benchmarks=("imagenet-c",), imagenet_c_source="prerendered",
              paths=(("imagenet", clean), ("imagenet-c", str(pre))))
     assert s["benchmarks"]["imagenet-c"]["corruption_protocol"] == "released ImageNet-C files"
-    row, = [r for r in s["reference"] if r["metric"] == "ImageNet-C mCE"]
+    row, = [r for r in s["reference"] if r["metric"] == "ImageNet-C mCE [released ImageNet-C files]"]
     assert row["withheld"] is None and row["references"][0]["value"] == 76.7

@@ -48,8 +48,9 @@ def test_thresholds_reject_a_real_approximation(photos):
 
 def test_unsupported_cells_are_refused_and_handed_to_exact():
     img = torch.zeros(1, 64, 64, 3, dtype=torch.uint8)
-    with pytest.raises(ValueError, match=r"^the torch backend does not render shot_noise/2 \(its Poisson draws "
-                                         r"depend on the pixel values\); render it with the exact backend$"):
+    with pytest.raises(ValueError, match=r"^the torch backend does not render shot_noise/2 under the imagecorruptions "
+                                         r"protocol \(its Poisson draws depend on the pixel values\); render it "
+                                         r"with the exact backend$"):
         batched.corrupt_batch(img, "shot_noise", 2, [0])
     assert set(batched.TORCH) | set(batched.EXACT_ONLY) == set(C.GROUPS["all"])
     assert batched.render_backend("torch", "pixelate", 1) == "fast"
@@ -69,12 +70,15 @@ def test_per_image_torch_backend_equals_the_batch(photos):
                           C.corrupt_image(photos[1], "spatter", 2, seed_value=5, backend="fast"))
 
 
-def test_imagenet_c_through_the_runner_matches_the_exact_backend(tmp_path):
-    """All 19 corruptions at severity 3 on the sample set: the torch run's cells record their
-    renderer, and every cell's predictions equal the exact backend's (prediction fingerprints)."""
+@pytest.mark.parametrize("protocol", ["imagenet-c", "imagecorruptions"])
+def test_imagenet_c_through_the_runner_matches_the_exact_backend(tmp_path, protocol):
+    """All 19 corruptions at severity 3 on the sample set, under either protocol: the torch run's cells
+    record their protocol and renderer, and every cell's predictions equal the exact backend's
+    (prediction fingerprints)."""
     def run(backend):
         cfg = RobustnessConfig(model="pit_ti", weights="none", out=str(tmp_path / backend), benchmarks=("imagenet-c",),
                                corruptions="all", severities="3", corruption_backend=backend,
+                               corruption_protocol=protocol,
                                engine=EngineConfig(device="cpu", batch_size=4, workers=0, quiet=True))
         r = RobustnessRun(cfg)
         r.run()
@@ -83,8 +87,9 @@ def test_imagenet_c_through_the_runner_matches_the_exact_backend(tmp_path):
     torch_cells, r = run("torch")
     for key, c in torch_cells.items():
         name = key.split("/")[1]
-        renderer = "torch" if name in batched.TORCH else "fast"
-        assert c["data"]["source"] == f"on-the-fly:{renderer}:seed=0", key
+        renderer = "torch" if batched.supports(name, 3, protocol) else "fast"
+        assert c["data"]["source"] == f"on-the-fly:{protocol}:{renderer}:seed=0", key
         assert c["pred_fingerprint"] == exact[key]["pred_fingerprint"] and c["n"] == exact[key]["n"] == 5, key
     flags = json.load(open(tmp_path / "torch" / "summary.json"))["flags"]
-    assert any(f.startswith("ImageNet-C: 15 of 19 cells rendered by the torch corruption backend") for f in flags)
+    n_torch = {"imagecorruptions": 15, "imagenet-c": 12}[protocol]
+    assert any(f.startswith(f"ImageNet-C: {n_torch} of 19 cells rendered by the torch corruption backend") for f in flags)

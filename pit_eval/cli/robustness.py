@@ -13,6 +13,10 @@ def protocol_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--severities", default="1,2,3,4,5")
     g.add_argument("--imagenet-c-source", default="auto", choices=["auto", "prerendered", "on-the-fly"])
     g.add_argument("--corruption-backend", default="fast", help="fast (bit-exact, default) | reference | torch (batched on the device; validated, see README)")
+    g.add_argument("--corruption-protocol", default="imagenet-c", choices=["imagenet-c", "imagecorruptions"],
+                   help="the generator of on-the-fly ImageNet-C: imagenet-c (Hendrycks', the released set's; "
+                        "default, its mCE is compared with published values) or imagecorruptions (Michaelis "
+                        "et al., COCO-C's; published mCE withheld)")
     g.add_argument("--imagenet-c-block", type=int, default=2048, metavar="N",
                    help="on-the-fly ImageNet-C runs all its cells in one pass that decodes each image once, "
                         "journalled every N images (a kill loses at most N images' work)")

@@ -1,5 +1,5 @@
-"""The ``torch`` corruption backend: imagecorruptions' corruptions as batched tensor operations on the
-evaluation device (CUDA on a GPU box, the CPU here).
+"""The ``torch`` corruption backend: the corruptions as batched tensor operations on the evaluation
+device (CUDA on a GPU box, the CPU here), under either protocol.
 
 Random numbers come from the same seeded ``np.random`` stream as the exact backend: per image,
 :func:`draw` seeds numpy with the image's render seed and makes the reference's calls in the
@@ -18,6 +18,12 @@ Exceptions, said where they happen:
 * shot_noise (Poisson draws depend on the pixel values), pixelate and jpeg_compression (PIL's
   fixed-point resampling and codec) and spatter (thresholded masks, cv2 morphology) are not rendered
   here: :func:`supports` says no and the caller renders them with the exact backend.
+
+Under the ``imagenet-c`` protocol the arithmetic of every corruption rendered here is the same as under
+imagecorruptions at 224x224 (tests/test_imagenet_c_protocol.py); impulse_noise and frost take that
+generator's draws (:data:`IMAGENET_C_DRAWS`), and motion_blur, snow and elastic_transform, which differ,
+go to the exact backend (:data:`IMAGENET_C_EXACT_ONLY`). Cells are validated against the exact
+backend of the same protocol.
 """
 from __future__ import annotations
 
@@ -26,8 +32,9 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from . import compat, exact
-from .backends import BACKENDS, corrupt_image
+from . import compat, exact, exact_imagenet_c
+from .backends import BACKENDS, check_size, corrupt_image, rgb3
+from .names import IMAGECORRUPTIONS, IMAGENET_C
 
 #: Validation thresholds per (corruption, severity) cell, torch vs exact backend on real photographs
 #: (before the JPEG round trip): the largest absolute difference in levels, the share of pixels that
@@ -186,6 +193,17 @@ def _draw_snow(s, hw):
 def _draw_frost(s, hw):
     return {"texture": np.ascontiguousarray(exact.frost_texture(hw))}
 
+
+def _draw_impulse_imagenet_c(s, hw):
+    return {"mask": compat.salt_and_pepper(np.full((*hw, 3), 0.5), IMPULSE[s - 1])}
+
+
+def _draw_frost_imagenet_c(s, hw):
+    return {"texture": np.ascontiguousarray(exact_imagenet_c.frost_texture())}
+
+
+#: the imagenet-c generator's draws where they differ from imagecorruptions'
+IMAGENET_C_DRAWS = {"impulse_noise": _draw_impulse_imagenet_c, "frost": _draw_frost_imagenet_c}
 
 FOG = [(1.5, 2), (2., 2), (2.5, 1.7), (2.5, 1.5), (3., 1.4)]
 
@@ -394,17 +412,31 @@ EXACT_ONLY = {
 }
 
 
-def supports(name: str, severity: int) -> bool:
-    return name in TORCH
+#: corruptions the torch backend also leaves to the exact backend under the imagenet-c protocol
+IMAGENET_C_EXACT_ONLY = {
+    "motion_blur": "ImageMagick's motion blur, rounded to 16 then 8 bits",
+    "snow": "its layer goes through ImageMagick's motion blur",
+    "elastic_transform": "an OpenCV affine warp before the elastic map",
+}
+
+
+def exact_only(protocol: str) -> Dict[str, str]:
+    """Corruptions the torch backend does not render under ``protocol``, and why."""
+    return {**EXACT_ONLY, **(IMAGENET_C_EXACT_ONLY if protocol == IMAGENET_C else {})}
+
+
+def supports(name: str, severity: int, protocol: str = IMAGECORRUPTIONS) -> bool:
+    return name in TORCH and name not in exact_only(protocol)
 
 
 def pixel_differences(images: Sequence[np.ndarray], name: str, severity: int, seeds: Sequence[int],
-                      device: str = "cpu") -> dict:
+                      device: str = "cpu", protocol: str = IMAGECORRUPTIONS) -> dict:
     """torch vs exact backend on uint8 HxWx3 ``images`` (same size) with render ``seeds``: the largest
     and mean absolute difference in levels, the share of values off by more than one level, and both
     renders (``exact``, ``torch``)."""
-    ref = np.stack([corrupt_image(im, name, severity, seed_value=s, backend="fast") for im, s in zip(images, seeds)])
-    out = corrupt_batch(torch.from_numpy(np.stack(images)).to(device), name, severity, seeds).cpu().numpy()
+    ref = np.stack([corrupt_image(im, name, severity, seed_value=s, backend="fast", protocol=protocol)
+                    for im, s in zip(images, seeds)])
+    out = corrupt_batch(torch.from_numpy(np.stack(images)).to(device), name, severity, seeds, protocol).cpu().numpy()
     d = np.abs(ref.astype(np.int16) - out.astype(np.int16))
     return {"max_abs": int(d.max()), "mean_abs": float(d.mean()), "share_over_1": float((d > 1).mean()),
             "exact": ref, "torch": out}
@@ -414,32 +446,39 @@ def meets_thresholds(stats: dict) -> bool:
     return all(stats[k] <= v for k, v in THRESHOLDS.items())
 
 
-def render_backend(requested: str, name: str, severity: int) -> str:
+def render_backend(requested: str, name: str, severity: int, protocol: str = IMAGECORRUPTIONS) -> str:
     """The backend that renders cell (name, severity) when ``requested`` is asked for: the torch
     backend hands the cells it does not render to ``fast`` (exact), never approximates them."""
-    return "fast" if requested == "torch" and not supports(name, severity) else requested
+    return "fast" if requested == "torch" and not supports(name, severity, protocol) else requested
 
 
-def draw(name: str, severity: int, hw: tuple, seed_value: int) -> dict:
-    """The reference's random draws for one image, from ``np.random.seed(seed_value)`` (the global
+def _drawer(name: str, protocol: str):
+    return IMAGENET_C_DRAWS.get(name, TORCH[name][0]) if protocol == IMAGENET_C else TORCH[name][0]
+
+
+def draw(name: str, severity: int, hw: tuple, seed_value: int, protocol: str = IMAGECORRUPTIONS) -> dict:
+    """The generator's random draws for one image, from ``np.random.seed(seed_value)`` (the global
     state is restored)."""
     state = np.random.get_state()
     try:
         np.random.seed(seed_value)
-        return TORCH[name][0](severity, hw)
+        return _drawer(name, protocol)(severity, hw)
     finally:
         np.random.set_state(state)
 
 
-def corrupt_batch(images: torch.Tensor, name: str, severity: int, seeds: Sequence[int]) -> torch.Tensor:
+def corrupt_batch(images: torch.Tensor, name: str, severity: int, seeds: Sequence[int],
+                  protocol: str = IMAGECORRUPTIONS) -> torch.Tensor:
     """Corrupt a (B, H, W, 3) uint8 batch on its device; image i uses render seed ``seeds[i]`` exactly
     as the exact backend would. Returns (B, H, W, 3) uint8 on the same device."""
-    if not supports(name, severity):
-        raise ValueError(f"the torch backend does not render {name}/{severity} "
-                         f"({EXACT_ONLY.get(name, 'unknown corruption')}); render it with the exact backend")
+    if not supports(name, severity, protocol):
+        raise ValueError(f"the torch backend does not render {name}/{severity} under the {protocol} protocol "
+                         f"({exact_only(protocol).get(name, 'unknown corruption')}); render it with the exact backend")
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != torch.uint8:
         raise ValueError(f"expected a (B, H, W, 3) uint8 batch, got {tuple(images.shape)} {images.dtype}")
-    return _render(images, name, severity, [draw(name, severity, tuple(images.shape[1:3]), s) for s in seeds])
+    if protocol == IMAGENET_C:
+        check_size(tuple(images.shape[1:3]))
+    return _render(images, name, severity, [draw(name, severity, tuple(images.shape[1:3]), s, protocol) for s in seeds])
 
 
 def _render(images: torch.Tensor, name: str, severity: int, draws: List[dict]) -> torch.Tensor:
@@ -449,10 +488,13 @@ def _render(images: torch.Tensor, name: str, severity: int, draws: List[dict]) -
 
 
 @BACKENDS.register("torch")
-def _torch_one(img: np.ndarray, name: str, severity: int) -> np.ndarray:
+def _torch_one(img: np.ndarray, name: str, severity: int, protocol: str) -> np.ndarray:
     """One image through the torch backend on the CPU, drawing from the global state the caller seeded
     (for per-image pipelines such as COCO-C's); corruptions it does not render use the exact backend."""
-    if not supports(name, severity):
-        return exact._fast(img, name, severity)
-    img = np.ascontiguousarray(exact.rgb3(img))
-    return _render(torch.from_numpy(img)[None], name, severity, [TORCH[name][0](severity, img.shape[:2])])[0].numpy()
+    if not supports(name, severity, protocol):
+        return BACKENDS.get("fast")(img, name, severity, protocol)
+    img = np.ascontiguousarray(rgb3(img))
+    if protocol == IMAGENET_C:
+        check_size(img.shape)
+    return _render(torch.from_numpy(img)[None], name, severity,
+                   [_drawer(name, protocol)(severity, img.shape[:2])])[0].numpy()

@@ -1,5 +1,6 @@
-"""The ``fast`` corruption backend: the same pixels as imagecorruptions 1.1.2 (with
-:mod:`.compat`) for the same ``np.random`` state, computed faster.
+"""The ``fast`` corruption backend under the ``imagecorruptions`` protocol: the same pixels as
+imagecorruptions 1.1.2 (with :mod:`.compat`) for the same ``np.random`` state, computed faster
+(:mod:`.exact_imagenet_c` registers the backend and serves the ``imagenet-c`` protocol).
 
 * glass_blur: the reference shuffles pixels in a Python loop, drawing one offset pair per pixel.
   Drawing all pairs with one ``np.random.randint`` call yields the same stream in the same loop
@@ -36,7 +37,8 @@ import numpy as np
 from PIL import Image
 
 from . import compat
-from .backends import BACKENDS, reference
+from .backends import corrupt_with_generator, rgb3
+from .names import IMAGECORRUPTIONS
 
 try:
     from numba import njit
@@ -440,17 +442,8 @@ FAST = {"glass_blur": glass_blur, "zoom_blur": zoom_blur, "brightness": brightne
         "elastic_transform": elastic_transform, "motion_blur": motion_blur, "snow": snow, "frost": frost}
 
 
-@BACKENDS.register("fast")
-def _fast(img: np.ndarray, name: str, severity: int) -> np.ndarray:
+def fast_imagecorruptions(img: np.ndarray, name: str, severity: int) -> np.ndarray:
     if name not in FAST:
-        return reference(img, name, severity)
+        return corrupt_with_generator(img, name, severity, IMAGECORRUPTIONS)
     return np.uint8(FAST[name](Image.fromarray(rgb3(img)), severity))
 
-
-def rgb3(img: np.ndarray) -> np.ndarray:
-    """A grayscale HxW or HxWx1 image as HxWx3, as imagecorruptions' ``corrupt`` makes it."""
-    if img.ndim == 2:
-        return np.stack((img,) * 3, axis=-1)
-    if img.shape[2] == 1:
-        return np.concatenate([img] * 3, axis=-1)
-    return img

@@ -1,6 +1,7 @@
-"""ImageNet-C rendered on the fly from the clean validation set, following the released protocol
+"""ImageNet-C rendered on the fly from the clean validation set, following the released set's pipeline
 (Hendrycks & Dietterich, ``make_imagenet_c.py``): clean image -> Resize(256) -> CenterCrop(224) ->
-corrupt -> JPEG (quality 85) round trip.
+corrupt -> JPEG (quality 85) round trip. The corruption is the ``imagenet-c`` protocol's (the released
+set's generator) unless ``protocol="imagecorruptions"`` is asked for.
 
 With the exact backends the whole chain runs per image in the data workers. With the ``torch``
 backend the workers only decode, resize and crop; the evaluation loop calls :meth:`finish_batch`,
@@ -25,6 +26,7 @@ from torchvision import transforms as T
 from ..images import ImageList
 from . import batched
 from .backends import BACKENDS, corrupt_image, render_seed
+from .names import IMAGENET_C, check_protocol
 
 
 SKIPPED = (torch.zeros(3, 1, 1, dtype=torch.uint8), -1)  # an unreadable image, as ImageList marks it
@@ -47,17 +49,20 @@ def _jpeg_threads(n: int) -> ThreadPoolExecutor:
 
 
 class CorruptedImageNet(Dataset):
-    """ImageNet-C rendered on the fly from a clean :class:`ImageList` (released protocol).
+    """ImageNet-C rendered on the fly from a clean :class:`ImageList` (the released set's pipeline,
+    ``protocol``'s generator).
 
     ``backend="torch"``: items are the clean 224 crops; :meth:`finish_batch` renders them."""
 
     def __init__(self, base: ImageList, corruption: str, severity: int, *, seed: int = 0,
-                 backend: str = "fast", input_size: int = 224, jpeg_quality: int = 85,
-                 threads: int = 4) -> None:
+                 backend: str = "fast", protocol: str = IMAGENET_C, input_size: int = 224,
+                 jpeg_quality: int = 85, threads: int = 4) -> None:
         BACKENDS.get(backend)
-        if backend == "torch" and not batched.supports(corruption, severity):
-            raise ValueError(f"the torch backend does not render {corruption}/{severity} "
-                             f"({batched.EXACT_ONLY.get(corruption, '?')}); use backend 'fast' for it")
+        self.protocol = check_protocol(protocol)
+        if backend == "torch" and not batched.supports(corruption, severity, protocol):
+            raise ValueError(f"the torch backend does not render {corruption}/{severity} under the {protocol} "
+                             f"protocol ({batched.exact_only(protocol).get(corruption, '?')}); use backend "
+                             "'fast' for it")
         self.base, self.corruption, self.severity = base, corruption, severity
         self.seed, self.backend, self.jpeg_quality = seed, backend, jpeg_quality
         self.input_size = input_size
@@ -78,7 +83,7 @@ class CorruptedImageNet(Dataset):
 
     def _corrupt(self, crop: Image.Image, index: int) -> Image.Image:
         out = corrupt_image(np.asarray(crop), self.corruption, self.severity, seed_value=self._seed(index),
-                            backend=self.backend)
+                            backend=self.backend, protocol=self.protocol)
         return jpeg_round_trip(out, self.jpeg_quality)
 
     def clean_crop(self, index: int) -> Optional[Tuple[Image.Image, int]]:
@@ -108,7 +113,7 @@ class CorruptedImageNet(Dataset):
         Only used with the torch backend; returns uint8 (B, 3, S, S) on the CPU."""
         seeds = [self._seed(i) for i in indices.tolist()]
         x = images.to(device, non_blocking=True).permute(0, 2, 3, 1)
-        out = batched.corrupt_batch(x, self.corruption, self.severity, seeds).cpu().numpy()
+        out = batched.corrupt_batch(x, self.corruption, self.severity, seeds, self.protocol).cpu().numpy()
         jpegs = _jpeg_threads(self.threads).map(lambda a: self.finish(jpeg_round_trip(a, self.jpeg_quality)), out)
         return torch.stack(list(jpegs))
 

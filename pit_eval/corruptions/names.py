@@ -2,9 +2,9 @@
 ``--severities``."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
-from ..registry import unknown_name_message
+from ..registry import check_choice, unknown_name_message
 
 COMMON = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
           "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
@@ -19,6 +19,59 @@ SEVERITIES = (1, 2, 3, 4, 5)
 #: the protocol name of ImageNet-C cells read from the released files (the only one whose mCE is
 #: compared with published values)
 RELEASED_PROTOCOL = "released ImageNet-C files"
+
+#: the two generators of corrupted images, by what each reproduces
+IMAGENET_C, IMAGECORRUPTIONS = "imagenet-c", "imagecorruptions"
+PROTOCOLS: Dict[str, str] = {
+    IMAGENET_C: "Hendrycks & Dietterich's generator, the functions that made the released ImageNet-C "
+                "(make_imagenet_c.py; PyPI imagenet-c 0.0.3); 224x224 images only",
+    IMAGECORRUPTIONS: "Michaelis et al.'s imagecorruptions 1.1.2 (any image size), the generator of "
+                      "mmdetection's COCO-C; its elastic_transform, frost crop, impulse-noise draws and "
+                      "motion blur differ from the released ImageNet-C's",
+}
+#: the corruptions whose two generators differ (every other one renders the same pixels at 224x224,
+#: tests/test_imagenet_c_protocol.py)
+PROTOCOL_SPECIFIC = ("impulse_noise", "motion_blur", "snow", "frost", "elastic_transform")
+
+
+def check_protocol(name: str) -> str:
+    return check_choice("--corruption-protocol", name, PROTOCOLS)
+
+
+def on_the_fly_source(protocol: str, backend: str, seed: int) -> str:
+    """The ``source`` of an on-the-fly cell's data fingerprint: its protocol, backend and seed."""
+    return f"on-the-fly:{protocol}:{backend}:seed={seed}"
+
+
+def source_protocol(source: str) -> Optional[str]:
+    """The protocol named by a cell's data ``source`` (None for the released files)."""
+    parts = source.split(":")
+    return parts[1] if parts[0] == "on-the-fly" and len(parts) == 4 else None
+
+
+def with_protocol(data: Optional[dict]) -> Optional[dict]:
+    """A stored data fingerprint in today's form: on-the-fly cells written before the two protocols
+    (``on-the-fly:<backend>:seed=N``) were rendered by imagecorruptions."""
+    src = (data or {}).get("source", "")
+    parts = src.split(":")
+    if parts[0] == "on-the-fly" and len(parts) == 3:
+        return {**data, "source": on_the_fly_source(IMAGECORRUPTIONS, parts[1], int(parts[2].split("=")[1]))}
+    return data
+
+
+#: the summary's names of the ImageNet-C protocols a run's cells followed, and whether a published
+#: (released-set) mCE may be compared with them
+PROTOCOL_LABELS = {
+    frozenset({None}): RELEASED_PROTOCOL,
+    frozenset({IMAGENET_C}): "imagenet-c (the released set's generator), on the fly",
+    frozenset({None, IMAGENET_C}): "released files and imagenet-c on the fly",
+    frozenset({IMAGECORRUPTIONS}): "imagecorruptions, on the fly",
+    frozenset({None, IMAGECORRUPTIONS}): "mixed: released files and imagecorruptions on the fly",
+    frozenset({IMAGENET_C, IMAGECORRUPTIONS}): "mixed: imagenet-c and imagecorruptions on the fly",
+    frozenset({None, IMAGENET_C, IMAGECORRUPTIONS}): "mixed: released files, imagenet-c and imagecorruptions",
+}
+COMPARABLE_PROTOCOLS = (PROTOCOL_LABELS[frozenset({None})], PROTOCOL_LABELS[frozenset({IMAGENET_C})],
+                        PROTOCOL_LABELS[frozenset({None, IMAGENET_C})])
 
 
 def parse_corruptions(spec: str | Iterable[str]) -> List[str]:
