@@ -25,6 +25,9 @@ if [ ! -f "$stamp" ]; then
   # torchattacks 3.5.1 pins requests~=2.25.1 (an old requests, idna 2 and urllib3 1, which break
   # huggingface_hub's httpx); it needs only torch, torchvision, scipy, numpy and tqdm, all installed.
   "${PIP[@]}" install -q --no-deps "torchattacks==3.5.1"
+  # Hendrycks' ImageNet-C generator (the imagenet-c protocol's reference) pins wand~=0.4 and
+  # opencv-python~=3.4, neither of which installs today; pit_eval.corruptions.compat makes it run.
+  "${PIP[@]}" install -q --no-deps "imagenet-c==0.0.3" "wand==0.7.2"
   rm -f "$VENV"/.pit_eval-req-*
   touch "$stamp"
 else
@@ -55,6 +58,18 @@ if ! "$VPY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION
   "${PIP[@]}" install -q --no-deps "$wheel"
 else
   log "mmcv $MMCV_VERSION with ops already installed"
+fi
+
+# ImageMagick's library, for the imagenet-c reference backend's motion_blur and snow (the default fast
+# backend reproduces them without it; the tests compare the two).
+if ! ldconfig -p 2>/dev/null | grep -q "libMagickWand"; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ImageMagick's MagickWand library (libmagickwand-6.q16-6)"
+    (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmagickwand-6.q16-6 >/dev/null) \
+      || log "could not install libmagickwand-6.q16-6; the imagenet-c reference backend's motion_blur and snow will say so"
+  else
+    log "ImageMagick's MagickWand library is missing (Debian/Ubuntu: apt-get install libmagickwand-6.q16-6); only the imagenet-c reference backend's motion_blur and snow need it"
+  fi
 fi
 
 if ! (cd / && "$VPY" -c "import pit_eval, backbones") 2>/dev/null; then

