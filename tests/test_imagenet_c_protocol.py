@@ -198,3 +198,15 @@ def test_protocol_in_every_cell_and_never_mixed_on_resume(tmp_path):
     assert open(out / "cells.jsonl").read() == legacy  # nothing recomputed
     assert s["benchmarks"]["imagenet-c"]["corruption_protocol"] == "imagecorruptions, on the fly"
     assert s["benchmarks"]["imagenet-c"]["sources"] == ["on-the-fly:imagecorruptions:fast:seed=0"]
+
+
+@pytest.mark.parametrize("sigma", [244 * 0.7, 244 * 0.08, 244 * 0.01, 0.7])
+def test_compiled_gaussian_equals_scipy(sigma):
+    """The elastic displacement fields' Gaussian, bit for bit, including kernels several times longer
+    than the image (the 'reflect' extension folds back more than once) and non-square arrays."""
+    from scipy.ndimage import gaussian_filter
+    rs = np.random.RandomState(int(sigma * 10))
+    for shape in ((224, 224), (37, 90)):
+        a = rs.uniform(-1, 1, size=shape)
+        assert np.array_equal(exact_imagenet_c.gaussian_reflect(a, sigma, 3),
+                              gaussian_filter(a, sigma, mode="reflect", truncate=3)), shape

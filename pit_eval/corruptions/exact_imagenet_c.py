@@ -141,29 +141,28 @@ def frost(x: Image.Image, severity: int = 1) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- elastic_transform
 
-def _correlate_rows_py(a: np.ndarray, weights: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """scipy.ndimage.correlate1d of each row of ``a`` with symmetric ``weights``, the row extended by
-    the column indices ``source`` ('reflect'): per output ``t = x[l] * w[r]; t += (x[l - j] + x[l + j])
-    * w[r - j]`` for j from r down to 1 (its symmetric-kernel loop, in its order)."""
+def _correlate_axis0_py(a: np.ndarray, weights: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """scipy.ndimage.correlate1d along axis 0 of a 2-D ``a`` with symmetric ``weights``, each line
+    extended by the row indices ``source`` ('reflect'): per output ``t = x[q] * w[r]; t += (x[q - j] +
+    x[q + j]) * w[r - j]`` for j from r down to 1 (its symmetric-kernel loop, in its order), every
+    column at once."""
     r = (weights.shape[0] - 1) // 2
-    h, n = a.shape
-    out = np.empty((h, n))
-    line = np.empty(n + 2 * r)
-    acc = np.empty(n)
-    for i in range(h):
-        for k in range(n + 2 * r):
-            line[k] = a[i, source[k]]
-        for q in range(n):
-            acc[q] = line[q + r] * weights[r]
+    n, m = a.shape
+    ext = np.empty((n + 2 * r, m))
+    for k in range(n + 2 * r):
+        ext[k] = a[source[k]]
+    out = np.empty((n, m))
+    for q in range(n):
+        acc = ext[q + r] * weights[r]
         for j in range(-r, 0):
-            wj = weights[r + j]
-            for q in range(n):
-                acc[q] += (line[q + r + j] + line[q + r - j]) * wj
-        out[i] = acc
+            wj, before, after = weights[r + j], ext[q + r + j], ext[q + r - j]
+            for c in range(m):
+                acc[c] += (before[c] + after[c]) * wj
+        out[q] = acc
     return out
 
 
-_correlate_rows = exact._compiled(_correlate_rows_py)
+_correlate_axis0 = exact._compiled(_correlate_axis0_py)
 
 
 def gaussian_reflect(image: np.ndarray, sigma: float, truncate: float) -> np.ndarray:
@@ -176,9 +175,9 @@ def gaussian_reflect(image: np.ndarray, sigma: float, truncate: float) -> np.nda
     for axis in (0, 1):
         n = out.shape[axis]
         source = np.array([exact._reflect_index(k - radius, n) for k in range(n + 2 * radius)], np.int64)
-        rows = np.ascontiguousarray(out.T if axis == 0 else out)
-        rows = _correlate_rows(rows, weights, source)
-        out = rows.T if axis == 0 else rows
+        lines = np.ascontiguousarray(out if axis == 0 else out.T)
+        lines = _correlate_axis0(lines, weights, source)
+        out = lines if axis == 0 else lines.T
     return np.ascontiguousarray(out)
 
 
