@@ -327,19 +327,11 @@ _reflect = _compiled(_reflect_py)
 
 def _reflect_index_py(idx: int, n: int) -> int:
     """The array index scipy.ndimage reads for a spline tap ``idx`` outside [0, n) in 'reflect' mode
-    (half-sample symmetric: -1 -> 0, n -> n - 1)."""
+    (half-sample symmetric, period 2n: -1 -> 0, n -> n - 1, -2n -> 0)."""
     if n <= 1:
         return 0
-    sz2 = 2 * n
-    if idx < 0:
-        if idx < -sz2:
-            idx = sz2 * (-idx // sz2) + idx
-        return idx + sz2 if idx < -n else -idx - 1
-    if idx >= n:
-        idx -= sz2 * (idx // sz2)
-        if idx >= n:
-            idx = sz2 - idx - 1
-    return idx
+    m = idx % (2 * n)
+    return m if m < n else 2 * n - 1 - m
 
 
 _reflect_index = _compiled(_reflect_index_py)

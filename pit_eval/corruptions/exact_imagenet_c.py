@@ -174,7 +174,8 @@ def gaussian_reflect(image: np.ndarray, sigma: float, truncate: float) -> np.nda
     out = image
     for axis in (0, 1):
         n = out.shape[axis]
-        source = np.array([exact._reflect_index(k - radius, n) for k in range(n + 2 * radius)], np.int64)
+        period = np.arange(-radius, n + radius) % (2 * n)  # 'reflect' repeats x, reversed x, x, ...
+        source = np.where(period < n, period, 2 * n - 1 - period)
         lines = np.ascontiguousarray(out if axis == 0 else out.T)
         lines = _correlate_axis0(lines, weights, source)
         out = lines if axis == 0 else lines.T
