@@ -72,8 +72,8 @@ def _ours(col: dict, model: str, runs, speed, det) -> tuple:
 def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
     ours, result_ref, s = _ours(col, model, runs, speed, det)
     refs = [r for r in (references.lookup(model, m) for m in col["refs"]) if r]
-    withheld = ((s or {}).get("benchmarks", {}).get(col.get("benchmark"), {}) or {}).get("comparison_withheld") \
-        if refs and col["kind"] == "robustness" else None
+    bench = ((s or {}).get("benchmarks", {}).get(col.get("benchmark"), {}) or {}) if col["kind"] == "robustness" else {}
+    withheld = bench.get("comparison_withheld") if refs else None
     refs = [] if withheld else refs
     if result_ref:
         refs.append(result_ref)
@@ -89,15 +89,17 @@ def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
     prov = (s or {}).get("provenance")
     return {"table": table["id"], "model": model, "column": col["id"], "label": col["label"],
             "ours": ours, "refs": refs, "why": why, "flags": (s or {}).get("flags", []), "withheld": withheld,
-            "computed": computed_text(prov) if ours is not None else ""}
+            "computed": computed_text(prov, bench.get("corruption_protocol")) if ours is not None else ""}
 
 
-def computed_text(prov: Optional[dict]) -> str:
-    """How a number was computed: ``fp32 on NVIDIA H100, eager`` (per its run's cells)."""
+def computed_text(prov: Optional[dict], corruption_protocol: Optional[str] = None) -> str:
+    """How a number was computed: ``fp32 on NVIDIA H100, eager`` (per its run's cells), and for an
+    ImageNet-C number its protocol (``; ImageNet-C: imagenet-c, on the fly``)."""
+    protocol = f"; ImageNet-C: {corruption_protocol}" if corruption_protocol else ""
     if not prov:
-        return "precision and device not recorded"
+        return "precision and device not recorded" + protocol
     return (f"{settings_text(prov, 'precision')} on {settings_text(prov, 'device_name')}, "
-            f"{settings_text(prov, 'compile')}")
+            f"{settings_text(prov, 'compile')}" + protocol)
 
 
 def _fmt(v: Optional[float]) -> str:

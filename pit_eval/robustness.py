@@ -618,7 +618,8 @@ def cell_rows(cells) -> List[dict]:
         p, t = c.get("provenance") or {}, c.get("timing") or {}
         rows.append({**{k: c.get(k) for k in keys}, "precision": p.get("precision", "unknown"),
                      "device": p.get("device_name", "unknown"), "compile": p.get("compile"),
-                     "stall_share": t.get("stall_share"), "images_per_s": t.get("images_per_s")})
+                     "stall_share": t.get("stall_share"), "images_per_s": t.get("images_per_s"),
+                     "data_source": (with_protocol(c.get("data")) or {}).get("source")})
     return rows
 
 

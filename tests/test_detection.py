@@ -176,6 +176,13 @@ def test_corrupt_rgb_acts_on_rgb_and_is_seeded():
     out = t.transform({"img": rgb[..., ::-1].copy(), "img_path": "/x/a.jpg"})["img"]
     expect = corrupt_image(rgb, "saturate", 5, seed_value=render_seed(3, "a.jpg", "saturate", 5))
     assert np.array_equal(out, expect[..., ::-1])
+    # COCO-C is imagecorruptions (mmdetection's benchmark): elastic_transform, which the imagenet-c
+    # protocol renders otherwise, is imagecorruptions' own, at COCO's image size
+    from imagecorruptions import corrupt
+    t = CorruptRGB("elastic_transform", 2, seed=3)
+    out = t.transform({"img": rgb[..., ::-1].copy(), "img_path": "/x/a.jpg"})["img"]
+    np.random.seed(render_seed(3, "a.jpg", "elastic_transform", 2))
+    assert np.array_equal(out, corrupt(rgb, severity=2, corruption_name="elastic_transform")[..., ::-1])
     with pytest.raises(ValueError, match="unknown corruption"):
         CorruptRGB("rain")
 
@@ -210,6 +217,7 @@ def test_coco_c_aggregation_on_hand_made_cells():
              {"key": "coco-c/fog/2", "benchmark": "coco-c", "variant": "fog", "param": 2, "bbox_mAP": 0.1},
              {"key": "coco-c/snow/1", "benchmark": "coco-c", "variant": "snow", "param": 1, "bbox_mAP": 0.2}]
     s = D.summarize_detection(cells, "m", False)["benchmarks"]["coco-c"]
+    assert s["corruption_protocol"] == "imagecorruptions"
     assert s["P"] == 0.4 and s["mPC"] == pytest.approx(0.2) and s["rPC"] == pytest.approx(0.5)
     assert s["ap_by_severity"] == {"1": pytest.approx(0.25), "2": pytest.approx(0.1)}
 

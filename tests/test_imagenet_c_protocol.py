@@ -198,6 +198,7 @@ def test_protocol_in_every_cell_and_never_mixed_on_resume(tmp_path):
     assert open(out / "cells.jsonl").read() == legacy  # nothing recomputed
     assert s["benchmarks"]["imagenet-c"]["corruption_protocol"] == "imagecorruptions, on the fly"
     assert s["benchmarks"]["imagenet-c"]["sources"] == ["on-the-fly:imagecorruptions:fast:seed=0"]
+    assert (out / "summary.csv").read_text().splitlines()[1].endswith(",on-the-fly:imagecorruptions:fast:seed=0")
 
 
 @pytest.mark.parametrize("sigma", [244 * 0.7, 244 * 0.08, 244 * 0.01, 0.7])

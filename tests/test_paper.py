@@ -227,10 +227,11 @@ def test_paper_cell_withholds_the_released_mce_for_on_the_fly_cells(tmp_path):
     from pit_eval.robustness import ON_THE_FLY_WITHHELD
     table = next(t for t in tables() if t["id"] == "robustness_extended")
     col = next(c for c in table["columns"] if c["id"] == "mce")
-    for withheld in (ON_THE_FLY_WITHHELD, None):
+    for withheld, protocol in ((ON_THE_FLY_WITHHELD, "imagecorruptions, on the fly"), (None, "imagenet-c, on the fly")):
         (tmp_path / "summary.json").write_text(json.dumps({"benchmarks": {"imagenet-c": {
-            "mce": 0.8, "comparison_withheld": withheld}}}))
+            "mce": 0.8, "comparison_withheld": withheld, "corruption_protocol": protocol}}}))
         c = cell(table, col, "resnet50.tv_in1k", None, {"resnet50.tv_in1k": str(tmp_path)}, None, {})
+        assert c["computed"] == f"precision and device not recorded; ImageNet-C: {protocol}"
         if withheld:
             assert c["refs"] == [] and cell_text(c) == "80.00 · reference withheld: " + ON_THE_FLY_WITHHELD
         else:

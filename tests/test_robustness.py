@@ -251,7 +251,7 @@ def test_mce_is_compared_only_under_the_released_sets_generator(tmp_path):
     md = Path(build_report([str(tmp_path / "runs")], str(tmp_path / "rep"))[0]).read_text()
     assert "| imagecorruptions, on the fly |" in md and "imagenet_c_readme" not in md
     s = _run(tmp_path / "runs2" / "fly", model="resnet50.tv_in1k", benchmarks=("imagenet-c",))
-    label = "imagenet-c (the released set's generator), on the fly"
+    label = "imagenet-c, on the fly"
     assert s["benchmarks"]["imagenet-c"]["corruption_protocol"] == label
     assert len(s["reference"]) >= 2 and all(r["metric"].endswith(f" [{label}]") for r in s["reference"])
     row, = [r for r in s["reference"] if r["metric"] == f"ImageNet-C mCE [{label}]"]

@@ -493,7 +493,7 @@ def _torch_one(img: np.ndarray, name: str, severity: int, protocol: str) -> np.n
     (for per-image pipelines such as COCO-C's); corruptions it does not render use the exact backend."""
     if not supports(name, severity, protocol):
         return BACKENDS.get("fast")(img, name, severity, protocol)
-    img = np.ascontiguousarray(rgb3(img))
+    img = np.array(rgb3(img), copy=True)  # writable and contiguous for torch.from_numpy
     if protocol == IMAGENET_C:
         check_size(img.shape)
     return _render(torch.from_numpy(img)[None], name, severity,

@@ -63,7 +63,7 @@ def with_protocol(data: Optional[dict]) -> Optional[dict]:
 #: (released-set) mCE may be compared with them
 PROTOCOL_LABELS = {
     frozenset({None}): RELEASED_PROTOCOL,
-    frozenset({IMAGENET_C}): "imagenet-c (the released set's generator), on the fly",
+    frozenset({IMAGENET_C}): "imagenet-c, on the fly",
     frozenset({None, IMAGENET_C}): "released files and imagenet-c on the fly",
     frozenset({IMAGECORRUPTIONS}): "imagecorruptions, on the fly",
     frozenset({None, IMAGECORRUPTIONS}): "mixed: released files and imagecorruptions on the fly",
