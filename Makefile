@@ -1,4 +1,4 @@
-# pit_eval — two commands: `make demo` and `make test` (each sets up .venv on first use).
+# pit_eval — two commands: `make demo` (core install) and `make test` (core + detection; each sets up .venv on first use).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
@@ -7,15 +7,20 @@ GPU_PYTHON ?= python3
 GPU_PYTHON_VERSION ?= 3.12
 GPU_WHEELS ?= gpu-wheels
 
-.PHONY: setup demo test bench paper-demo clean-venv gpu-check gpu-wheels
+.PHONY: setup detection-setup demo test bench paper-demo clean-venv gpu-check gpu-wheels
 
+# the core install: robustness, paper robustness tables, API, reports; nothing compiled
 setup:
 	@bash scripts/setup.sh
+
+# the core plus mmdet, mmengine, pycocotools and mmcv 2.1.0 with ops (built once, ~10 min on 2 cores)
+detection-setup:
+	@bash scripts/setup.sh --detection
 
 demo: setup
 	$(PY) run_eval.py robustness --model pit_s
 
-test: setup
+test: detection-setup
 	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 

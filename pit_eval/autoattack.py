@@ -22,7 +22,7 @@ from typing import Dict, List, Sequence
 
 import torch
 from torch import nn
-from tqdm import tqdm
+from . import progress
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def run_autoattack(dataset, model: nn.Module, engine, journal, cfg: AutoAttackCo
     done = {r["key"]: r for r in journal.read()}
     keys = [f"batch-{b}" for b in range(n_batches)]
     todo = [b for b, k in enumerate(keys) if k not in done]
-    bar = tqdm(total=len(dataset), initial=sum(r["n"] for r in done.values()), unit="img",
+    bar = progress.bar(total=len(dataset), initial=sum(r["n"] for r in done.values()), unit="img",
                desc=f"AutoAttack eps {cfg.eps:g}/255 ({sum(min(bs, len(dataset) - b * bs) for b in todo)} images to go, up to "
                     f"~{FORWARDS_PER_IMAGE[1]} forwards each)",
                disable=engine.cfg.quiet or not engine.is_main)

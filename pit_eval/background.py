@@ -42,7 +42,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.transforms import PILToTensor
-from tqdm import tqdm
+from .progress import bar as progress_bar
 
 from .images import IMG_EXTENSIONS, DataError, ImageList, load_rgb
 from .datasets import thin
@@ -280,7 +280,7 @@ def _decode_backgrounds(spec: ChallengeSpec, workers: int, device: torch.device,
                         quiet: bool) -> torch.Tensor:
     ds = ImageList([(p, 0) for p in spec.backgrounds], PILToTensor())
     loader = DataLoader(ds, batch_size=64, num_workers=workers if len(ds) > 64 else 0)
-    parts = [imgs.to(device) for imgs, _ in tqdm(loader, desc="backgrounds", unit="batch",
+    parts = [imgs.to(device) for imgs, _ in progress_bar(loader, desc="backgrounds", unit="batch",
                                                 leave=False, disable=quiet)]
     return torch.cat(parts) if parts else torch.zeros(0, 3, 1, 1, dtype=torch.uint8, device=device)
 
@@ -356,7 +356,7 @@ def run_challenge(spec: ChallengeSpec, model: nn.Module, engine, journal,
             else (lambda x: x)
         mine_progress = _Progress(_progress_path(journal, engine.rank))
         n_vuln = sum(bool(r["vulnerable"]) for r in done.values())
-        bar = tqdm(total=len(spec.foregrounds), initial=len(done), desc="bgc foregrounds", unit="fg",
+        bar = progress_bar(total=len(spec.foregrounds), initial=len(done), desc="bgc foregrounds", unit="fg",
                    disable=engine.cfg.quiet or not engine.is_main)
         for k in range(rounds):
             group = [spec.foregrounds[i] for i in mine[k * round_size:(k + 1) * round_size]]

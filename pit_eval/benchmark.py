@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from tqdm import tqdm
+from . import progress
 
 from . import references
 from .engine import Engine, EngineConfig
@@ -109,7 +109,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
                 model.train(mode == "train")
                 for _ in range(cfg.warmup):
                     _step(model, x, engine, mode == "train")
-            for _ in tqdm(range(cfg.repeats), desc=f"timing ({mode})", disable=cfg.engine.quiet):
+            for _ in progress.bar(range(cfg.repeats), desc=f"timing ({mode})", disable=cfg.engine.quiet):
                 for m, model in models.items():  # interleaved: every repeat times every model
                     if engine.device.type == "cuda":
                         torch.cuda.reset_peak_memory_stats(engine.device)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .corruptions import BACKENDS, IMAGECORRUPTIONS, parse_corruptions, parse_severities
+from .extras import require_detection
 from .images import SAMPLE_NOTE, SAMPLE_ROOT, DataError
 from .metrics import coco_c_summary
 from .models import WeightsError, file_sha256, load_strict, read_state_dict
@@ -41,6 +42,7 @@ class DetectionConfig:
     force: bool = False
 
     def validate(self) -> "DetectionConfig":
+        require_detection()
         if not os.path.isfile(self.config):
             raise DataError(f"config {self.config!r} does not exist; pass e.g. --config configs/detr_pit_s.py")
         if self.checkpoint is None:
@@ -53,6 +55,7 @@ class DetectionConfig:
 
 
 def load_mm_config(path: str, cfg_options: Dict[str, object] | None = None):
+    require_detection()
     from mmengine.config import Config, DictAction  # noqa: F401
     cfg = Config.fromfile(path)
     if cfg_options:
@@ -122,6 +125,7 @@ def _evaluate(cfg, checkpoint: str, work_dir: str) -> Dict[str, float]:
 
 
 def run_detection(dc: DetectionConfig) -> dict:
+    require_detection()
     from mmengine.dist import get_rank
     dc.validate()
     cfg = load_mm_config(dc.config, dict(dc.cfg_options))

@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm import tqdm
+from . import progress
 
 from .images import Indexed, collate_skipping
 from .stall import StallMeter
@@ -218,8 +218,8 @@ class Engine:
         acc = torch.zeros(n_cells, 3, dtype=torch.int64, device=self.device)  # correct1, correct5, fingerprint
         n, skipped = torch.zeros(n_cells, dtype=torch.int64), [0]     # images per cell, on the host
         meter = meter or StallMeter(self.device)
-        bar = tqdm(self.loader(dataset, indices, loader_batch), desc=desc, leave=False, unit="batch",
-                   disable=self.cfg.quiet or not self.is_main)
+        bar = progress.bar(self.loader(dataset, indices, loader_batch), desc=desc, leave=False, unit="batch",
+                           disable=self.cfg.quiet or not self.is_main)
 
         def groups():
             for images, labels, ids, n_skipped in bar:

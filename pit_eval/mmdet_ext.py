@@ -6,10 +6,15 @@ import os
 from typing import Any, Optional
 
 import numpy as np
-from mmcv.transforms import BaseTransform
-from mmengine.hooks import Hook
-from mmengine.logging import HistoryBuffer, MMLogger
-from mmdet.registry import HOOKS, TRANSFORMS
+
+from .extras import require_detection
+
+require_detection()  # a config's custom_imports on the core install: one clear message
+
+from mmcv.transforms import BaseTransform  # noqa: E402
+from mmengine.hooks import Hook  # noqa: E402
+from mmengine.logging import HistoryBuffer, MMLogger  # noqa: E402
+from mmdet.registry import HOOKS, TRANSFORMS  # noqa: E402
 
 from .corruptions import BACKENDS, GROUPS, IMAGECORRUPTIONS, corrupt_image, render_seed
 

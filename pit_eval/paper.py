@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Tuple
 from . import references
 from .datasets import DATASETS, flag, locate
 from .engine import EngineConfig
+from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
 from .models import RANDOM, check_weights
 from .registry import check_choice
@@ -129,8 +130,9 @@ def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
         if m not in det:
             det[m] = find_detection_result(m, cfg)
         if det[m] is None:
+            needs = "needs the detection install (make detection-setup), then " if missing_detection_modules() else ""
             return PlannedCell(t["id"], m, c["id"], "skip",
-                               "no detection results: train the row's config (mim train mmdet configs/<row>.py), "
+                               f"no detection results: {needs}train the row's config (mim train mmdet configs/<row>.py), "
                                "then pass its work_dir with --detection, or evaluate it into "
                                f"{cfg.out}/detection/<row> (run_eval.py detection --config configs/<row>.py "
                                "--checkpoint CKPT --out ...)")

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-PATH = Path(__file__).resolve().parents[1] / "configs" / "paper.json"
+#: packaged with pit_eval (configs/paper.json in the repository is a link to it)
+PATH = Path(__file__).resolve().parent / "assets" / "paper.json"
 
 
 @functools.lru_cache(None)

@@ -11,7 +11,6 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 from torchvision.transforms import PILToTensor
-from tqdm import tqdm
 
 from . import references
 from .attacks import ATTACKS, AttackConfig
@@ -22,7 +21,7 @@ from .corruptions import (BACKENDS, IMAGENET_C, CorruptedImageNet, ImageNetCPass
 from .corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_protocol,
                                 with_protocol)
 from .images import SAMPLE_NOTE, DataError, EvalTransform
-from . import background
+from . import background, progress
 from .background import IN9Tree
 from .images import ImageList
 from .datasets import DATASETS, fingerprint, flag, locate, open_folder, prerendered_c_root, thin
@@ -317,7 +316,8 @@ class RobustnessRun:
         with rd:
             todo = self._todo(rd)
             logger.info("%d cell(s) planned, %d to run, results in %s", len(self.cells), len(todo), out)
-            bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
+            bar = progress.bar(total=len(todo), desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
+            lines = progress.LineLog(len(todo), enabled=not cfg.engine.quiet and eng.is_main)
             for unit in units(todo):
                 if unit[0].decode_group is None:
                     bar.set_postfix_str(unit[0].key)
@@ -327,6 +327,8 @@ class RobustnessRun:
                     records = self._run_pass(unit, rd)
                 for r in records:
                     rd.add(r, self.affects(r["benchmark"]))
+                    lines.done(f"cell {r['key']}", f"top-1 {100 * r['acc1']:.2f} % of {r['n']}",
+                               (r.get("timing") or {}).get("images_per_s"))
                 bar.update(len(unit))
             bar.close()
             summary = summarize(rd.cells.values(), cfg.model, self.weights, self.sample,
@@ -393,6 +395,7 @@ class RobustnessRun:
         blocks = [f"images-{a}-{min(a + block, n)}" for a in range(0, n, block)]
         logger.info("ImageNet-C: %d cells in one pass over %d images (%d of %d blocks journalled)",
                     len(cells), n, sum(b in done for b in blocks), len(blocks))
+        lines = progress.LineLog(sum(b not in done for b in blocks), enabled=not eng.cfg.quiet and len(blocks) > 1)
 
         def work(key: str) -> dict:
             a, b = map(int, key.split("-")[1:])
@@ -402,8 +405,10 @@ class RobustnessRun:
                                         len(cells), data.split, indices=range(a, b),
                                         loader_batch=data.loader_batch(eng.cfg.batch_size), meter=meter)
             images = counts[0]["n"] if counts else 0
-            return {"key": key, "cells": dict(zip(keys, counts)),
-                    "timing": meter.result(images, images * len(cells))}
+            timing = meter.result(images, images * len(cells))
+            lines.done(f"ImageNet-C block {key} ({len(cells)} cells)", f"{images} images",
+                       timing.get("images_per_s"))
+            return {"key": key, "cells": dict(zip(keys, counts)), "timing": timing}
 
         eng.run_journalled(journal, done, blocks, work)
         seconds = (time.time() - t0) / len(cells)

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Create .venv, install requirements, build (or reuse a cached) mmcv 2.1.0 wheel with ops, install
-# pit_eval editable. Idempotent: a re-run with nothing changed takes seconds.
+# bash scripts/setup.sh               the core: .venv, requirements.txt, pit_eval editable; nothing compiled
+# bash scripts/setup.sh --detection   the core plus requirements-detection.txt and mmcv 2.1.0 with ops
+#                                     (built once, then reused from a cached wheel)
+# Idempotent: a re-run with nothing changed takes seconds.
 set -euo pipefail
+DETECTION=0
+case "${1:-}" in
+  --detection) DETECTION=1 ;;
+  "") ;;
+  *) echo "usage: bash scripts/setup.sh [--detection]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
@@ -19,7 +27,7 @@ PIP=("$VPY" -m pip --disable-pip-version-check)
 req_hash=$(sha256sum requirements.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 stamp="$VENV/.pit_eval-req-$req_hash"
 if [ ! -f "$stamp" ]; then
-  log "installing requirements.txt (a few minutes the first time)"
+  log "installing requirements.txt (the core; a few minutes the first time)"
   "${PIP[@]}" install -q --upgrade "pip<26.2"
   "${PIP[@]}" install -q -r requirements.txt
   # torchattacks 3.5.1 pins requests~=2.25.1 (an old requests, idna 2 and urllib3 1, which break
@@ -32,6 +40,16 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 else
   log "requirements unchanged"
+fi
+
+if [ "$DETECTION" = 1 ]; then
+det_hash=$(sha256sum requirements-detection.txt | sha256sum | cut -c1-16)
+det_stamp="$VENV/.pit_eval-det-$det_hash"
+if [ ! -f "$det_stamp" ]; then
+  log "installing requirements-detection.txt (mmdet, mmengine, pycocotools, openmim)"
+  "${PIP[@]}" install -q -r requirements-detection.txt
+  rm -f "$VENV"/.pit_eval-det-*
+  touch "$det_stamp"
 fi
 
 if ! "$VPY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" 2>/dev/null; then
@@ -58,6 +76,7 @@ if ! "$VPY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION
   "${PIP[@]}" install -q --no-deps "$wheel"
 else
   log "mmcv $MMCV_VERSION with ops already installed"
+fi
 fi
 
 # ImageMagick's library, for the imagenet-c reference backend's motion_blur and snow (the default fast
