@@ -23,6 +23,7 @@ from typing import Dict, List, Sequence
 import torch
 from torch import nn
 from . import progress
+from .extras import require_torchattacks
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class AutoAttackConfig:
 
 def standard_autoattack(model: nn.Module, eps: float, seed: int, n_classes: int = 1000):
     """torchattacks' AutoAttack, standard version, with the original's iterations and targets."""
+    require_torchattacks()
     import torchattacks
     atk = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=n_classes,
                                   seed=seed)

@@ -18,8 +18,21 @@ DETECTION_INSTALL = ("detection needs the detection install, which this environm
                      "pip install '.[detection]' and build mmcv 2.1.0 with its ops as the README's Setup shows")
 
 
-class DetectionInstallMissing(ImportError):
+class MissingInstall(ImportError):
+    """A part of pit_eval was used without the packages it needs; the message names the install."""
+
+
+class DetectionInstallMissing(MissingInstall):
     """A detection command or config was used on the core install."""
+
+
+TORCHATTACKS_MISSING = ("AutoAttack needs torchattacks 3.5.1, installed without its obsolete pins: "
+                        "pip install --no-deps torchattacks==3.5.1 (scripts/setup.sh does)")
+
+
+def require_torchattacks() -> None:
+    if importlib.util.find_spec("torchattacks") is None:
+        raise MissingInstall(TORCHATTACKS_MISSING)
 
 
 def missing_detection_modules() -> List[str]:

@@ -26,14 +26,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    from ..extras import DetectionInstallMissing
+    from ..extras import MissingInstall
     from ..images import DataError
     from ..models import WeightsError
     from ..registry import UnknownNameError
     from ..results import ResultsError
     try:
         return args.func(args)
-    except (DataError, WeightsError, ResultsError, UnknownNameError, ValueError, DetectionInstallMissing) as e:
+    except (DataError, WeightsError, ResultsError, UnknownNameError, ValueError, MissingInstall) as e:
         logger.error("%s", e)
         return 2
     except KeyboardInterrupt:
