@@ -197,7 +197,8 @@ def apply() -> types.ModuleType:
     global _APPLIED
     _shim_missing_imports()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", UserWarning)  # pkg_resources is deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)  # scipy.ndimage.interpolation
         corr = importlib.import_module("imagecorruptions.corruptions")
     if _APPLIED:
         return corr
