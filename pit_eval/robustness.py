@@ -18,8 +18,8 @@ from .autoattack import FORWARDS_PER_IMAGE, AutoAttackConfig, run_autoattack
 from .autoattack import summary as autoattack_summary
 from .corruptions import (BACKENDS, IMAGENET_C, CorruptedImageNet, ImageNetCPass, batched, check_protocol,
                           compat, parse_corruptions, parse_severities)
-from .corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_protocol,
-                                with_protocol)
+from .corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_backend,
+                                source_protocol, with_protocol)
 from .images import SAMPLE_NOTE, DataError, EvalTransform
 from . import background, progress
 from .background import IN9Tree
@@ -235,7 +235,6 @@ class RobustnessRun:
                         CorruptedImageNet(clean, c, s, seed=cfg.seed, backend=b, protocol=protocol,
                                           threads=self.engine.workers, input_size=self.transform.input_size),
                         None, None), fp, decode_group=f"imagenet-c:{backend}"))
-
         return cells
 
     def _plan_in9(self, benchmark: str) -> List[Cell]:
@@ -500,7 +499,7 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
                           "full set as given (Hendrycks): CE normalised by published AlexNet errors")
         bench["imagenet-c"] = ic
         torch_cells = sorted(f"{c['variant']}/{c['param']}" for c in by("imagenet-c")
-                             if with_protocol(c["data"]).get("source", "").split(":")[2:3] == ["torch"])
+                             if source_backend(with_protocol(c["data"]).get("source", "")) == "torch")
         if torch_cells:
             flags.append(f"ImageNet-C: {len(torch_cells)} of {len(grid)} cells rendered by the torch corruption "
                          "backend (differences from the exact backend measured in the README's validation "

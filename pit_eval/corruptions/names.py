@@ -49,6 +49,12 @@ def source_protocol(source: str) -> Optional[str]:
     return parts[1] if parts[0] == "on-the-fly" and len(parts) == 4 else None
 
 
+def source_backend(source: str) -> Optional[str]:
+    """The backend that rendered an on-the-fly cell, from its data ``source`` (None for the files)."""
+    parts = source.split(":")
+    return parts[2] if parts[0] == "on-the-fly" and len(parts) == 4 else None
+
+
 def with_protocol(data: Optional[dict]) -> Optional[dict]:
     """A stored data fingerprint in today's form: on-the-fly cells written before the two protocols
     (``on-the-fly:<backend>:seed=N``) were rendered by imagecorruptions."""
