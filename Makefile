@@ -7,7 +7,7 @@ GPU_PYTHON ?= python3
 GPU_PYTHON_VERSION ?= 3.12
 GPU_WHEELS ?= gpu-wheels
 
-.PHONY: setup detection-setup demo test bench paper-demo clean-venv gpu-check gpu-wheels
+.PHONY: setup detection-setup demo test core-test bench paper-demo clean-venv gpu-check gpu-wheels
 
 # the core install: robustness, paper robustness tables, API, reports; nothing compiled
 setup:
@@ -23,6 +23,14 @@ demo: setup
 test: detection-setup
 	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# the core install on its own (.venv-core: no mmcv, mmdet, mmengine or pycocotools) passes the
+# robustness, paper and API tests
+CORE_VENV ?= .venv-core
+core-test:
+	@VENV=$(CORE_VENV) bash scripts/setup.sh
+	$(CORE_VENV)/bin/python -c "import importlib.util as u, sys; m = [n for n in ('mmcv', 'mmdet', 'mmengine', 'pycocotools') if u.find_spec(n)]; print('core install; detection packages importable:', m or 'none'); sys.exit(bool(m))"
+	$(CORE_VENV)/bin/python -m pytest -q tests/test_robustness.py tests/test_api_autoattack.py tests/test_paper.py
 
 bench: setup
 	$(PY) scripts/bench_corruptions.py
