@@ -125,9 +125,8 @@ def _evaluate(cfg, checkpoint: str, work_dir: str) -> Dict[str, float]:
 
 
 def run_detection(dc: DetectionConfig) -> dict:
-    require_detection()
+    dc.validate()  # first: on the core install it names the detection install
     from mmengine.dist import get_rank
-    dc.validate()
     cfg = load_mm_config(dc.config, dict(dc.cfg_options))
     cfg.launcher = dc.launcher
     data = check_test_data(cfg)

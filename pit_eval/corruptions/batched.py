@@ -163,7 +163,7 @@ def _translate_sum(x: torch.Tensor, terms: List[tuple]) -> torch.Tensor:
 # Each takes (severity, (H, W)) with np.random seeded, and makes the reference's calls in its order.
 
 NOISE = {"gaussian_noise": [.08, .12, 0.18, 0.26, 0.38], "speckle_noise": [.15, .2, 0.35, 0.45, 0.6]}
-IMPULSE = [.03, .06, .09, 0.17, 0.27]
+IMPULSE = exact_imagenet_c.IMPULSE  # the same amounts in both generators
 
 
 def _draw_normal(name):

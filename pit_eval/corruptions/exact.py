@@ -287,19 +287,30 @@ SNOW = [(0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7), (0.55, 0
         (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65), (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)]
 
 
-def snow(x: Image.Image, severity: int = 1) -> np.ndarray:
-    import cv2
-    c = SNOW[severity - 1]
-    x = np.array(x, dtype=np.float32) / 255.
-    layer = np.random.normal(size=x.shape[:2], loc=c[0], scale=c[1])
+def snow_layer(hw: tuple, c: tuple) -> np.ndarray:
+    """Both generators' snow flakes before their motion blur: a normal draw, zoomed (the zoomed size,
+    untrimmed), thresholded."""
+    layer = np.random.normal(size=hw, loc=c[0], scale=c[1])
     layer = _clipped_zoom(layer[..., np.newaxis], c[2])
     layer[layer < c[3]] = 0
-    layer = np.clip(layer, 0, 1)
-    layer = _motion_blur(layer, c[4], c[5], np.random.uniform(-135, -45))
-    layer = (np.round(layer * 255).astype(np.uint8) / 255.)[:x.shape[0], :x.shape[1], :]
+    return layer
+
+
+def snow_blend(x: np.ndarray, layer: np.ndarray, c: tuple) -> np.ndarray:
+    """Both generators' last step: the image whitened towards its gray, plus the blurred layer twice."""
+    import cv2
     gray = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).reshape(x.shape[0], x.shape[1], 1)
     x = c[6] * x + (1 - c[6]) * np.maximum(x, gray * 1.5 + 0.5)
     return np.clip(x + layer + np.rot90(layer, k=2), 0, 1) * 255
+
+
+def snow(x: Image.Image, severity: int = 1) -> np.ndarray:
+    c = SNOW[severity - 1]
+    x = np.array(x, dtype=np.float32) / 255.
+    layer = np.clip(snow_layer(x.shape[:2], c), 0, 1)
+    layer = _motion_blur(layer, c[4], c[5], np.random.uniform(-135, -45))
+    layer = (np.round(layer * 255).astype(np.uint8) / 255.)[:x.shape[0], :x.shape[1], :]
+    return snow_blend(x, layer, c)
 
 
 ELASTIC_ALPHA = [250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12]

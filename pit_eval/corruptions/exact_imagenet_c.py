@@ -25,7 +25,6 @@ so this protocol renders nothing else.
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -100,36 +99,24 @@ def motion_blur(x: Image.Image, severity: int = 1) -> np.ndarray:
 
 
 def snow(x: Image.Image, severity: int = 1) -> np.ndarray:
-    import cv2
+    """imagecorruptions' snow but for the layer's blur: trimmed to 224 around its centre first, then
+    ImageMagick's blur of its 8-bit PNG."""
     c = exact.SNOW[severity - 1]
     x = np.array(x, dtype=np.float32) / 255.
-    layer = np.random.normal(size=x.shape[:2], loc=c[0], scale=c[1])
-    layer = exact._clipped_zoom(layer[..., np.newaxis], c[2])
-    top = (layer.shape[0] - SIZE) // 2  # the generator trims the zoomed layer around its centre
-    layer = layer[top:top + SIZE, top:top + SIZE]
-    layer[layer < c[3]] = 0
-    layer = (np.clip(layer.squeeze(), 0, 1) * 255).astype(np.uint8)[..., np.newaxis]
+    layer = exact.snow_layer(x.shape[:2], c)
+    top = (layer.shape[0] - SIZE) // 2
+    layer = (np.clip(layer[top:top + SIZE, top:top + SIZE], 0, 1) * 255).astype(np.uint8)
     layer = magick_motion_blur(layer, c[4], c[5], np.random.uniform(-135, -45)) / 255.
-    gray = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).reshape(SIZE, SIZE, 1)
-    x = c[6] * x + (1 - c[6]) * np.maximum(x, gray * 1.5 + 0.5)
-    return np.clip(x + layer + np.rot90(layer, k=2), 0, 1) * 255
+    return exact.snow_blend(x, layer, c)
 
 
 # ------------------------------------------------------------------------------------- frost
 
-@functools.lru_cache(maxsize=None)
-def _frost_image(idx: int) -> np.ndarray:
-    """Texture ``idx`` as the generator's ``cv2.imread`` reads it (BGR), decoded once per process."""
-    import cv2
-    img = cv2.imread(str(compat.frost_file(exact.FROST_FILES[idx])))
-    img.flags.writeable = False
-    return img
-
-
 def frost_texture() -> np.ndarray:
-    """The generator's frost draws: a texture and a 224 window of it, RGB."""
+    """The generator's frost draws: a texture (the same files as imagecorruptions', decoded once by
+    :mod:`.exact`) and a 224 window of it, RGB."""
     idx = np.random.randint(5)
-    texture = _frost_image(idx)
+    texture = exact._frost_image(idx)
     top, left = np.random.randint(0, texture.shape[0] - SIZE), np.random.randint(0, texture.shape[1] - SIZE)
     return texture[top:top + SIZE, left:left + SIZE][..., [2, 1, 0]]
 
@@ -206,7 +193,7 @@ def elastic_transform(x: Image.Image, severity: int = 1) -> np.ndarray:
     return np.clip(out, 0, 1) * 255
 
 
-IMPULSE = [.03, .06, .09, 0.17, 0.27]
+IMPULSE = [.03, .06, .09, 0.17, 0.27]  # s&p amount per severity (both generators)
 
 
 def impulse_noise(x: Image.Image, severity: int = 1) -> np.ndarray:
