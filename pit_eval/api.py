@@ -25,23 +25,20 @@ from typing import Iterable, Optional, Sequence, Union
 
 from torch import nn
 
-from .attacks import AttackConfig
-from .autoattack import AutoAttackConfig
+from . import benchmarks
 from .datasets import DATASETS
 from .engine import EngineConfig
-from .occlusion import OcclusionConfig
-from .robustness import RobustnessConfig, RobustnessRun
+from .robustness import RobustnessConfig, RobustnessRun, RunSettings
 
-#: option -> default; the CLI's protocol flags (see ``run_eval.py robustness -h``)
+#: the run settings passed through as they are
+PASSED = ("weights", "out", "data_root", "seed", "max_images", "on_bad_image", "force", "crop_pct",
+          "interpolation", "input_size")
+#: option -> default: the run settings, every benchmark's protocol options (generated from their
+#: options classes), the engine's settings and one folder per dataset (see ``run_eval.py robustness -h``)
 OPTIONS = {
-    "weights": "auto", "out": None, "data_root": None, "benchmarks": None,
-    "corruptions": "all", "severities": (1, 2, 3, 4, 5), "imagenet_c_source": "auto",
-    "corruption_backend": "fast", "corruption_protocol": "imagenet-c", "imagenet_c_block": 2048, "occlusion_protocol": "patch_drop", "occlusion_levels": (0.0, 0.25, 0.5, 0.75),
-    "occlusion_patch": 16, "occlusion_fill": "0", "occlusion_paper_box": 112, "occlusion_paper_fill": "0",
-    "fgsm_eps": (1.0,), "pgd_eps": (1.0,), "pgd_steps": 5, "pgd_step_size": 0.5, "pgd_random_start": True,
-    "autoattack_eps": 4.0, "autoattack_images": 5000, "bgc_max_backgrounds": None, "in9_map": None,
-    "seed": 0, "max_images": None, "on_bad_image": "error", "force": False, "recompute_mismatched": False,
-    "crop_pct": None, "interpolation": None, "input_size": None, "mean": None, "std": None,
+    **{name: getattr(RunSettings, name) for name in PASSED},
+    "benchmarks": None, "recompute_mismatched": False, "mean": None, "std": None,
+    **{name: f.default for name, f in benchmarks.options().items()},
     **{f.name: f.default for f in fields(EngineConfig)},
     **{name.replace("-", "_"): None for name in DATASETS},
 }
@@ -83,28 +80,15 @@ def build_config(model_name: str, **options) -> RobustnessConfig:
                         + (f"; did you mean {', '.join(close)}?" if close else "")
                         + f" Options: {', '.join(sorted(OPTIONS))}")
     o = {**OPTIONS, **options}
-    pgd_steps, pgd_step, rs = o["pgd_steps"], o["pgd_step_size"], o["pgd_random_start"]
     return RobustnessConfig(
-        model=model_name, weights=o["weights"], out=o["out"], data_root=o["data_root"],
+        model=model_name, **{k: o[k] for k in PASSED},
         paths=tuple((n, str(o[n.replace("-", "_")])) for n in DATASETS if o[n.replace("-", "_")]),
         benchmarks=_seq(o["benchmarks"]) if o["benchmarks"] else None,
-        corruptions=_seq(o["corruptions"]), severities=_seq(o["severities"], int),
-        imagenet_c_source=o["imagenet_c_source"], corruption_backend=o["corruption_backend"],
-        corruption_protocol=o["corruption_protocol"], imagenet_c_block=int(o["imagenet_c_block"]),
-        occlusion=OcclusionConfig(o["occlusion_protocol"], _seq(o["occlusion_levels"], float),
-                                  o["occlusion_patch"], str(o["occlusion_fill"]), o["occlusion_paper_box"],
-                                  str(o["occlusion_paper_fill"])),
-        fgsm=tuple(AttackConfig(eps=e) for e in _seq(o["fgsm_eps"], float)),
-        pgd=tuple(AttackConfig(eps=e, steps=pgd_steps, step_size=pgd_step, random_start=rs)
-                  for e in _seq(o["pgd_eps"], float)),
-        autoattack=AutoAttackConfig(eps=float(o["autoattack_eps"]), n_images=int(o["autoattack_images"])),
-        bgc_max_backgrounds=o["bgc_max_backgrounds"], in9_map=o["in9_map"], seed=o["seed"],
-        max_images=o["max_images"], on_bad_image=o["on_bad_image"], force=o["force"],
         recompute_mismatched=bool(o["recompute_mismatched"]),
-        crop_pct=o["crop_pct"], interpolation=o["interpolation"], input_size=o["input_size"],
         mean=_seq(o["mean"], float) if o["mean"] is not None else None,
         std=_seq(o["std"], float) if o["std"] is not None else None,
-        engine=EngineConfig(**{f.name: o[f.name] for f in fields(EngineConfig)}))
+        engine=EngineConfig(**{f.name: o[f.name] for f in fields(EngineConfig)}),
+        **{name: o[name] for name in benchmarks.options()})
 
 
 def evaluate(model: Union[str, nn.Module], *, name: Optional[str] = None,

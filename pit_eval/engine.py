@@ -179,29 +179,23 @@ class Engine:
         dist.all_gather_object(parts, records)
         return [r for part in parts for r in part or ()]
 
-    def evaluate(self, model: nn.Module, dataset: Dataset, desc: str,
-                 class_subset: Optional[Sequence[int]] = None,
-                 perturb: Optional[Callable] = None,
-                 pred_map: Optional[Sequence[int]] = None,
-                 finish: Optional[Callable] = None,
-                 meter: Optional[StallMeter] = None) -> Dict[str, int]:
+    def counts(self, model: nn.Module, dataset: Dataset, desc: str,
+               class_subset: Optional[Sequence[int]] = None,
+               perturb: Optional[Callable] = None,
+               pred_map: Optional[Sequence[int]] = None,
+               meter: Optional[StallMeter] = None) -> Dict[str, int]:
         """Top-1/top-5 counts of ``model`` (which takes [0, 1] input) on ``dataset``, over all ranks.
 
         ``class_subset``: indices of the logits to keep (ImageNet-A/R); labels index into it.
         ``perturb(model, x, y) -> x'``: an input perturbation (attacks) applied on the device.
         ``pred_map``: maps each top-1 class to a label (ImageNet -> IN-9, -1 never matches); then only
         top-1 is counted (``correct5`` is absent).
-        ``finish(images, indices, device) -> images``: completes each loaded uint8 batch in the loop
-        (ImageNet-C with the torch corruption backend renders on the device there).
         ``meter``: a :class:`StallMeter` that times this rank's loop (read it with ``result``)."""
-        split = None if finish is None else (
-            lambda images, labels, indices, device: [(torch.zeros(len(labels), dtype=torch.long),
-                                                      finish(images, indices, device), labels, indices)])
-        counts = self.evaluate_cells(model, dataset, desc, 1, split, class_subset=class_subset,
-                                     perturb=perturb, pred_map=pred_map, meter=meter)[0]
+        counts = self.cell_counts(model, dataset, desc, 1, class_subset=class_subset,
+                                  perturb=perturb, pred_map=pred_map, meter=meter)[0]
         return self.all_reduce(counts)
 
-    def evaluate_cells(self, model: nn.Module, dataset: Dataset, desc: str, n_cells: int = 1,
+    def cell_counts(self, model: nn.Module, dataset: Dataset, desc: str, n_cells: int = 1,
                        split: Optional[Callable] = None, *, indices: Optional[Sequence[int]] = None,
                        loader_batch: Optional[int] = None, class_subset: Optional[Sequence[int]] = None,
                        perturb: Optional[Callable] = None, pred_map: Optional[Sequence[int]] = None,
@@ -261,16 +255,20 @@ class Engine:
             counts.append(c)
         return counts
 
-    def run_journalled(self, journal, done: Dict[str, dict], keys: Sequence[str],
-                       work: Callable[[str], dict], on_round: Optional[Callable[[List[dict]], None]] = None) -> None:
+    def run_journalled(self, journal, done: Dict[str, dict], keys: Sequence[str], work: Callable,
+                       on_round: Optional[Callable[[List[dict]], None]] = None, per_round: int = 0) -> None:
         """Run ``work(key) -> record`` (a dict with that ``key``) for every key not in ``done`` (the
-        records already in ``journal``), the keys spread over the ranks in rounds. After each round the
-        ranks' records are gathered, journalled (durably, by the main rank) and added to ``done``, so a
-        killed run loses only the round in flight."""
+        records already in ``journal``), the keys spread over the ranks in rounds; with ``per_round``
+        > 0, ``work(keys) -> records`` takes up to that many keys per rank and round. After each round
+        the ranks' records are gathered, journalled (durably, by the main rank) and added to ``done``,
+        so a killed run loses only the round in flight."""
         todo = [k for k in keys if k not in done]
         mine = [todo[i] for i in self.shard(len(todo))]
-        for r in range(-(-len(todo) // self.world)):
-            records = self.gather([work(mine[r])] if r < len(mine) else [])
+        size = per_round or 1
+        for r in range(-(-(-(-len(todo) // self.world)) // size)):
+            chunk = mine[r * size:(r + 1) * size]
+            records = work(chunk) if per_round else [work(k) for k in chunk]
+            records = self.gather(records)
             journal.append(records)
             done.update((rec["key"], rec) for rec in records)
             if on_round is not None:

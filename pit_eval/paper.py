@@ -1,7 +1,8 @@
 """``run_eval.py paper``: reproduce the PiT paper's tables in one command.
 
 The tables are data (``configs/paper.json``): columns with the protocol each measures and the
-reference metrics shown beside it, rows = models. The run plans every (model, benchmark) cell the
+reference metrics shown beside it, rows = models; a robustness column names a benchmark's metric
+(``clean.acc1``, ``imagenet-c.mce``: :mod:`pit_eval.benchmarks`). Page: docs/paper.md. The run plans every (model, benchmark) cell the
 data allows, prints the plan (what runs, what is skipped and which flag or path would enable it, a
 time estimate), runs the cells through the robustness runner and the results store (one directory per
 model under ``<out>/robustness``; resumable; sharded under torchrun), measures size and speed with
@@ -16,20 +17,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from . import references
+from . import benchmarks, references
 from .datasets import DATASETS, flag, locate
 from .engine import EngineConfig
 from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
 from .models import RANDOM, check_weights
-from .registry import check_choice
-from .robustness import BENCH_DATA, RobustnessConfig
+from .registry import UnknownNameError, check_choice
+from .robustness import RobustnessConfig
 
 logger = logging.getLogger(__name__)
 
-#: forward-pass equivalents per image for each benchmark (attacks: a backward costs ~2 forwards)
-COST = {"clean": 1, "imagenet-a": 1, "imagenet-r": 1, "imagenet-sketch": 1, "imagenet-v2": 1,
-        "fgsm": 4, "pgd": 1 + 5 * 3, "in9": 1}
 #: the README's PiT-S V100 speed and its GMACs, to scale a model without a published speed
 V100_PIT_S = (1266.0, 2.9)
 
@@ -67,7 +65,21 @@ class PaperConfig:
 
 
 def tables() -> List[dict]:
-    return references.load()["tables"]
+    doc = references.load()["tables"]
+    for t in doc:
+        for c in t["columns"]:
+            if c["kind"] == "robustness":
+                try:
+                    benchmarks.metric(c["metric"])
+                except UnknownNameError as e:
+                    raise ValueError(f"{references.PATH}: table {t['id']!r}, column {c['id']!r}: {e} "
+                                     "(a robustness column names '<benchmark>.<metric>')") from None
+    return doc
+
+
+def column_metric(col: dict) -> benchmarks.Metric:
+    """The benchmark metric a robustness column shows."""
+    return benchmarks.metric(col["metric"])
 
 
 @dataclass
@@ -137,8 +149,8 @@ def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
                                f"{cfg.out}/detection/<row> (run_eval.py detection --config configs/<row>.py "
                                "--checkpoint CKPT --out ...)")
         return PlannedCell(t["id"], m, c["id"], "result")
-    b = c["benchmark"]
-    data = BENCH_DATA[b]
+    b = column_metric(c).benchmark
+    data = benchmarks.BENCHMARKS.get(b).dataset
     if locs[data].path is None:
         spec = DATASETS[data]
         where = f"{cfg.data_root}/{spec.subdir}" if cfg.data_root else f"{flag(data)} DIR or ${spec.env}"
@@ -157,19 +169,10 @@ def _count_images(path: str) -> int:
 
 
 def _forwards(b: str, counts: Dict[str, int], cfg: PaperConfig) -> int:
-    r = cfg.robustness
-    n = counts.get(BENCH_DATA[b], 0)
-    if cfg.max_images:
-        n = min(n, cfg.max_images)
-    if b == "imagenet-c":
-        from .corruptions import parse_corruptions
-        return min(counts.get("imagenet", 0), cfg.max_images or 10**9) * \
-            len(parse_corruptions(r.corruptions)) * len(r.severities)
-    if b == "occlusion":
-        return n * (len(r.occlusion.levels) + 1)
-    if b == "bgc":
-        return (n // 4) ** 2   # roughly a quarter of the IN-9 files are original/ (worst case: all pairs)
-    return n * COST[b]
+    """Forward-pass equivalents of benchmark ``b`` (its own cost estimate)."""
+    unit = benchmarks.BENCHMARKS.get(b)
+    images = lambda name: min(counts.get(name, 0), cfg.max_images or 10**12)  # noqa: E731
+    return int(round(unit.cost(images, unit.configure(cfg.robustness.option_values()))))
 
 
 def find_detection_result(row: str, cfg: PaperConfig) -> Optional[str]:

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from . import references
+from .paper import column_metric
 from .report import settings_text
 from .results import atomic_write, csv_text
-
-SEP = " · "
 
 
 def _summary(directory: Optional[str]) -> Optional[dict]:
@@ -35,61 +34,61 @@ def _at(doc, path):
     return doc if isinstance(doc, (int, float)) and not isinstance(doc, bool) else None
 
 
-def _complete(summary: dict, col: dict) -> bool:
-    """A column defined on a complete grid only (``requires``: path to a completeness flag)."""
-    req = col.get("requires")
-    node = summary.get("benchmarks", {})
-    for k in req or ():
-        node = node.get(k) if isinstance(node, dict) else None
-    return req is None or node is True
-
-
 def _ours(col: dict, model: str, runs, speed, det) -> tuple:
-    """(value in display units or None, reference from the result or None, source summary or None)."""
+    """(value in display units or None, reference from the result or None, source summary or None,
+    the benchmark's summary entry)."""
     if col["kind"] == "robustness":
+        metric = column_metric(col)
         s = _summary(runs.get(model))
-        v = _at(s.get("benchmarks", {}), col["path"]) if s else None
-        if v is not None and not _complete(s, col):
-            v = None
-    elif col["kind"] == "benchmark":
+        entry = (s or {}).get("benchmarks", {}).get(metric.benchmark)
+        return metric.shown(entry), None, s, entry
+    if col["kind"] == "benchmark":
         s = _summary(speed)
         if s is None:
-            return None, None, None
+            return None, None, None, None
         if col["path"] == ["ratio"]:
             rat = s.get("ratios_vs_deit", {}).get(model, {})
             ref = rat.get("paper_ratio")
             return rat.get("ratio"), ({"value": ref, "source": "pit_readme", "verified": True}
-                                      if ref is not None else None), s
+                                      if ref is not None else None), s, None
         v = _at(s.get("models", {}).get(model, {}), col["path"])
     else:
         s = _summary(det.get(model))
         v = _at(s.get("benchmarks", {}), col["path"]) if s else None
-        if v is not None and not _complete(s, col):
+        req = col.get("requires")
+        if v is not None and req and _at_flag(s.get("benchmarks", {}), req) is not True:
             v = None
-    return (None if v is None else v * col["scale"]), None, s
+    return (None if v is None else v * col["scale"]), None, s, None
+
+
+def _at_flag(doc, path):
+    for k in path:
+        doc = doc.get(k) if isinstance(doc, dict) else None
+    return doc
 
 
 def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
-    ours, result_ref, s = _ours(col, model, runs, speed, det)
-    refs = [r for r in (references.lookup(model, m) for m in col["refs"]) if r]
-    bench = ((s or {}).get("benchmarks", {}).get(col.get("benchmark"), {}) or {}) if col["kind"] == "robustness" else {}
-    withheld = bench.get("comparison_withheld") if refs else None
-    refs = [] if withheld else refs
-    if result_ref:
-        refs.append(result_ref)
+    ours, result_ref, s, entry = _ours(col, model, runs, speed, det)
+    metric = column_metric(col) if col["kind"] == "robustness" else None
+    c = references.compare(model, ours, col["refs"] if col.get("refs") or metric is None else metric.refs,
+                           (entry or {}).get("comparison_withheld"), [result_ref] if result_ref else [])
     why = ""
     if ours is None:
         if planned is not None and planned.status == "skip":
             why = planned.why
         elif s is None:
             why = "not run yet (re-run the command to finish it)"
-        else:
+        elif metric is not None and metric.requires and entry is not None:
             why = ("not defined on this run: it needs the complete grid (15 benchmark corruptions x 5 "
                    "severities) and this run has a subset")
+        elif metric is not None and entry is None:
+            why = f"not in this run: add {metric.benchmark} to its benchmarks"
+        else:
+            why = "not defined on this run: it needs the complete grid and this run has a subset"
     prov = (s or {}).get("provenance")
-    return {"table": table["id"], "model": model, "column": col["id"], "label": col["label"],
-            "ours": ours, "refs": refs, "why": why, "flags": (s or {}).get("flags", []), "withheld": withheld,
-            "computed": computed_text(prov, bench.get("corruption_protocol")) if ours is not None else ""}
+    return {"table": table["id"], "model": model, "column": col["id"], "label": col["label"], **c,
+            "why": why, "flags": (s or {}).get("flags", []),
+            "computed": computed_text(prov, (entry or {}).get("corruption_protocol")) if ours is not None else ""}
 
 
 def computed_text(prov: Optional[dict], corruption_protocol: Optional[str] = None) -> str:
@@ -102,21 +101,8 @@ def computed_text(prov: Optional[dict], corruption_protocol: Optional[str] = Non
             f"{settings_text(prov, 'compile')}" + protocol)
 
 
-def _fmt(v: Optional[float]) -> str:
-    return "—" if v is None else f"{v:.2f}"
-
-
 def cell_text(c: dict) -> str:
-    ours = _fmt(c["ours"]) if c["ours"] is not None else f"— ({c['why']})"
-    if c.get("withheld"):
-        return ours + SEP + f"reference withheld: {c['withheld']}"
-    if not c["refs"]:
-        return ours
-    refs = " / ".join(f"{references.fmt(r)} [{r['source']}]" for r in c["refs"])
-    if c["ours"] is None:
-        return ours + SEP + refs
-    deltas = " / ".join(f"{c['ours'] - r['value']:+.2f}" for r in c["refs"])
-    return ours + SEP + refs + SEP + "Δ " + deltas
+    return references.comparison_text(c, missing=f"— ({c['why']})")
 
 
 def build_tables(plan, runs: Dict[str, str], speed: Optional[str], det: Dict[str, str]) -> List[dict]:
@@ -190,12 +176,12 @@ def _csv_rows(built: List[dict]):
     for b in built:
         for (model, col_id), c in b["cells"].items():
             col = next(x for x in b["table"]["columns"] if x["id"] == col_id)
-            refs = c["refs"] or [None]
+            refs = c["references"] or [None]
             for r in refs:
                 yield {"table": c["table"], "model": model, "column": col_id, "label": c["label"],
                        "ours": c["ours"], "reference": r["value"] if r else None,
                        "source": r["source"] if r else None, "verified": r["verified"] if r else None,
-                       "delta": c["ours"] - r["value"] if r and c["ours"] is not None else None,
+                       "delta": r["delta"] if r else None,
                        "missing_because": c["why"], "protocol": col["protocol"], "computed": c["computed"],
                        "flags": "; ".join(c["flags"])}
 

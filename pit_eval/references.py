@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 #: packaged with pit_eval (configs/paper.json in the repository is a link to it)
 PATH = Path(__file__).resolve().parent / "assets" / "paper.json"
@@ -35,3 +35,30 @@ def fmt(v: Optional[dict]) -> str:
     if v is None:
         return ""
     return f"{v['value']:g}" + ("" if v["verified"] else " (unverified)")
+
+
+def compare(model: str, ours: Optional[float], metrics: Sequence[str], withheld: Optional[str] = None,
+            extra: Sequence[dict] = ()) -> dict:
+    """Ours beside every reference value known for ``model`` among ``metrics`` (and ``extra`` ones),
+    each with its difference: the one "ours · reference · Δ" of the CLI table, the run report and the
+    paper report. ``withheld``: why the references must not be compared with ours (then none are)."""
+    refs = [r for r in (lookup(model, m) for m in metrics) if r] + list(extra)
+    withheld = withheld if refs else None
+    return {"ours": ours, "withheld": withheld, "references": [] if withheld else [
+        {**r, "delta": None if ours is None else ours - r["value"]} for r in refs]}
+
+
+SEP = " · "
+
+
+def comparison_text(c: dict, missing: str = "—") -> str:
+    """``ours · reference [source] / ... · Δ +d / ...``; ``missing`` stands for a value we lack."""
+    ours = missing if c["ours"] is None else f"{c['ours']:.2f}"
+    if c.get("withheld"):
+        return ours + SEP + f"reference withheld: {c['withheld']}"
+    if not c["references"]:
+        return ours
+    refs = " / ".join(f"{fmt(r)} [{r['source']}]" for r in c["references"])
+    if c["ours"] is None:
+        return ours + SEP + refs
+    return ours + SEP + refs + SEP + "Δ " + " / ".join(f"{r['delta']:+.2f}" for r in c["references"])

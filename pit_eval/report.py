@@ -12,9 +12,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from . import references
-from .corruptions import GROUPS
-from .corruptions.names import COMPARABLE_PROTOCOLS
+from . import benchmarks, references
 from .results import ResultsError, atomic_write, csv_text, read_meta
 
 logger = logging.getLogger(__name__)
@@ -77,33 +75,10 @@ def _pct(v) -> Optional[float]:
 
 
 def robustness_row(run: Run) -> Dict[str, object]:
+    """One run's row: every benchmark metric that has a report column (display units)."""
     b = run.summary["benchmarks"]
-    ic = b.get("imagenet-c", {})
-    first = lambda k: (b.get(k, {}).get("acc1") or [None])[0]  # noqa: E731
     return {"model": run.model, "weights": run.meta["identity"]["weights"]["source"],
-            "clean": _pct(b.get("clean", {}).get("acc1")),
-            "AutoAttack (no paper value)": _pct(b.get("autoattack", {}).get("robust_acc")),
-            "mCE": _pct(ic.get("mce")),
-            "ImageNet-C protocol": ic.get("corruption_protocol"),
-            "rel. mCE": _pct(ic.get("relative_mce")),
-            "mean C acc (15)": _pct(ic.get("mean_corrupted_acc")) if ic.get("mean_corrupted_acc_complete") else None,
-            "ImageNet-A": _pct(b.get("imagenet-a", {}).get("acc1")),
-            "ImageNet-R": _pct(b.get("imagenet-r", {}).get("acc1")),
-            "Sketch": _pct(b.get("imagenet-sketch", {}).get("acc1")),
-            "V2": _pct(b.get("imagenet-v2", {}).get("acc1")),
-            "occlusion (paper cell)": _pct(b.get("occlusion", {}).get("paper_acc1")),
-            "occlusion AUC (sweep)": _pct(b.get("occlusion", {}).get("auc")),
-            "BG Challenge": _pct(b.get("bgc", {}).get("challenge_acc")),
-            "IN-9 BG-gap": _pct(b.get("in9", {}).get("bg_gap")),
-            "FGSM": _pct(first("fgsm")), "PGD": _pct(first("pgd"))}
-
-
-REF_COLUMNS = {"clean": ["clean_acc1", "clean_acc1_timm", "paper_standard_acc1"],
-               "ImageNet-A": ["imagenet-a_acc1", "paper_imagenet-a_acc1"],
-               "ImageNet-R": ["imagenet-r_acc1"], "Sketch": ["imagenet-sketch_acc1"],
-               "V2": ["imagenet-v2_acc1"], "mCE": ["mce"], "FGSM": ["paper_fgsm_acc1"],
-               "occlusion (paper cell)": ["paper_occlusion_acc1"],
-               "BG Challenge": ["paper_bg_challenge_acc1", "bgc_challenge_acc1"], "IN-9 BG-gap": ["in9_bg_gap"]}
+            **{m.column: m.shown(b.get(m.benchmark)) for m in benchmarks.metrics().values() if m.column}}
 
 
 def _fmt(v) -> str:
@@ -119,19 +94,21 @@ def _table_md(rows: List[dict]) -> str:
     return "\n".join(out)
 
 
-def reference_rows(rows: List[dict]) -> List[dict]:
-    """ours / reference / difference for every metric with a reference value."""
+def reference_rows(runs: List[Run]) -> List[dict]:
+    """Ours / reference / difference for every metric of every run with a reference value."""
     out = []
-    for r in rows:
-        for col, metrics in REF_COLUMNS.items():
-            for m in metrics:
-                ref = references.lookup(r["model"], m)
-                if col == "mCE" and r.get("ImageNet-C protocol") not in COMPARABLE_PROTOCOLS:
-                    continue   # an imagecorruptions mCE is not the released protocol's (see robustness.py)
-                if ref and r.get(col) is not None:
-                    out.append({"model": r["model"], "metric": col, "ours": r[col],
-                                "reference": references.fmt(ref), "source": ref["source"],
-                                "difference": r[col] - ref["value"]})
+    for run in runs:
+        bench = run.summary["benchmarks"]
+        for m in benchmarks.metrics().values():
+            entry = bench.get(m.benchmark)
+            if entry is None or m.scale is None:
+                continue
+            c = references.compare(run.model, m.shown(entry), m.refs, entry.get("comparison_withheld"))
+            if c["ours"] is None:
+                continue
+            out += [{"model": run.model, "metric": m.title(entry), "ours": c["ours"],
+                     "reference": references.fmt(r), "source": r["source"], "difference": r["delta"]}
+                    for r in c["references"]]
     return out
 
 
@@ -148,51 +125,13 @@ def make_plots(runs: List[Run]) -> Dict[str, bytes]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
     plots: Dict[str, bytes] = {}
     rob = [r for r in runs if r.kind == "robustness"]
-    ic_runs = [r for r in rob if r.summary["benchmarks"].get("imagenet-c")]
-    if ic_runs:
-        names = sorted({c for r in ic_runs for c, e in r.summary["benchmarks"]["imagenet-c"]["per_corruption"].items()
-                        if "ce" in e}) or sorted({c for r in ic_runs for c in r.summary["benchmarks"]["imagenet-c"]["per_corruption"]})
-        fig, ax = plt.subplots(figsize=(10, 3.5))
-        w = 0.8 / len(ic_runs)
-        for i, r in enumerate(ic_runs):
-            pc = r.summary["benchmarks"]["imagenet-c"]["per_corruption"]
-            vals = [100 * pc[c]["ce"] if c in pc and "ce" in pc[c] else 100 * (1 - pc.get(c, {}).get("mean_acc", np.nan))
-                    for c in names]
-            ax.bar(np.arange(len(names)) + i * w, vals, w, label=f"{r.model} [{r.path.name}]")
-        ax.set_xticks(np.arange(len(names)) + 0.4 - w / 2, names, rotation=45, ha="right")
-        ax.set_ylabel("CE % (error % where no CE)")
-        ax.set_title("ImageNet-C corruption error per corruption")
-        ax.legend(fontsize=7)
-        plots["ce_per_corruption"] = _fig_png(fig)
-        fig, axes = plt.subplots(1, 4, figsize=(12, 3), sharey=True)
-        for ax, grp in zip(axes, ("noise", "blur", "weather", "digital")):
-            for r in ic_runs:
-                grid = r.summary["benchmarks"]["imagenet-c"]["grid"]
-                sev = sorted({int(k.split("/")[1]) for k in grid})
-                ys = [np.mean([grid[f"{c}/{s}"] for c in GROUPS[grp] if f"{c}/{s}" in grid] or [np.nan]) * 100 for s in sev]
-                ax.plot(sev, ys, marker="o", label=r.model)
-            ax.set_title(grp)
-            ax.set_xlabel("severity")
-        axes[0].set_ylabel("top-1 %")
-        axes[-1].legend(fontsize=7)
-        plots["acc_vs_severity"] = _fig_png(fig)
-    for bench, xkey, title, xlabel in (("occlusion", "levels", "accuracy vs occlusion", "occluded fraction"),
-                                       ("fgsm", "eps", "FGSM accuracy vs ε", "ε (/255)"),
-                                       ("pgd", "eps", "PGD accuracy vs ε", "ε (/255)")):
-        rs = [r for r in rob if r.summary["benchmarks"].get(bench)]
-        if rs:
-            fig, ax = plt.subplots(figsize=(5, 3.2))
-            for r in rs:
-                b = r.summary["benchmarks"][bench]
-                ax.plot(b[xkey], [100 * v for v in b["acc1"]], marker="o", label=r.model)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel("top-1 %")
-            ax.set_title(title)
-            ax.legend(fontsize=7)
-            plots[f"{bench}_curve"] = _fig_png(fig)
+    for unit in benchmarks.ordered():   # each benchmark draws its own figures
+        entries = [(f"{r.model} [{r.path.name}]", r.summary["benchmarks"][unit.name]) for r in rob
+                   if r.summary["benchmarks"].get(unit.name)]
+        if entries:
+            plots.update({name: _fig_png(fig) for name, fig in unit.plots(entries).items()})
     det = [r for r in runs if r.kind == "detection" and r.summary["benchmarks"].get("coco-c")]
     if det:
         fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -233,7 +172,7 @@ def _sections(runs: List[Run]) -> List[Tuple[str, str, List[dict]]]:
     for g, rs in sorted(groups.items()):
         kind = rs[0].kind
         if kind == "robustness":
-            rows = [{**robustness_row(r), "run": r.path.name} for r in rs]
+            rows = _drop_empty_columns([{**robustness_row(r), "run": r.path.name} for r in rs])
         elif kind == "detection":
             rows = []
             for r in rs:
@@ -259,6 +198,12 @@ def _sections(runs: List[Run]) -> List[Tuple[str, str, List[dict]]]:
                "kept apart because their data, subset or device differ.")
         out.append((g, why, rows))
     return out
+
+
+def _drop_empty_columns(rows: List[dict]) -> List[dict]:
+    """Metric columns no run of the group has are left out (a benchmark none of them ran)."""
+    keep = [k for k in rows[0] if any(r.get(k) is not None for r in rows)]
+    return [{k: r.get(k) for k in keep} for r in rows]
 
 
 def provenance(runs: List[Run]) -> List[dict]:
@@ -303,8 +248,7 @@ def build_report(inputs: List[str], out: str) -> List[str]:
     plots = make_plots(runs)
     for name, png in plots.items():
         (outp / "plots" / f"{name}.png").write_bytes(png)
-    rob_rows = [robustness_row(r) for r in runs if r.kind == "robustness"]
-    refs = reference_rows(rob_rows)
+    refs = reference_rows([r for r in runs if r.kind == "robustness"])
     prov = provenance(runs)
     md = ["# pit_eval report", "", f"{len(runs)} run(s) from {', '.join(inputs)}.", ""]
     flagged = sorted({f for r in runs for f in r.summary.get("flags", [])})

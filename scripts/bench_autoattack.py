@@ -16,7 +16,7 @@ import skimage.data as skd
 import torch
 from PIL import Image
 
-from pit_eval.autoattack import attack_batch
+from pit_eval.benchmarks.autoattack import attack_batch
 from pit_eval.images import SAMPLE_ROOT, EvalTransform, imagenet_wnids, load_rgb
 from pit_eval.models import Normalized, create_model
 

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets as tvd
 from torchvision import transforms
 
-from pit_eval import background
+from pit_eval.benchmarks import backgrounds as background
 from pit_eval.engine import Engine, EngineConfig
 from pit_eval.models import Normalized, create_model
 from pit_eval.results import Journal

@@ -116,7 +116,7 @@ def _per_core(repeat: int, workers: int, model_name: str, protocol: str) -> None
     runner = m / (time.perf_counter() - t0)
     model = eng.prepare(Normalized(timm.create_model(model_name), (0.5,) * 3, (0.5,) * 3))
     meter = StallMeter(eng.device)
-    eng.evaluate_cells(model, data, "bench", k, data.split, indices=range(n),
+    eng.cell_counts(model, data, "bench", k, data.split, indices=range(n),
                        loader_batch=data.loader_batch(64), meter=meter)
     t = meter.result(n, n * k)
     print(f"exact backend, {protocol} protocol, 15 corruptions at severity 3, {n} sample images, {workers} workers, "

@@ -194,9 +194,9 @@ def clean(ctx: Context) -> dict:
     eng = ctx.engine(amp=ctx.amp, batch_size=sc.batch)
     model, tf = _model(ctx, sc.models[0], eng)
     ds = ctx.dataset(tf.full(), sc.images)
-    eng.evaluate(model, ctx.dataset(tf.full(), sc.batch), "warm-up")
+    eng.counts(model, ctx.dataset(tf.full(), sc.batch), "warm-up")
     meter = StallMeter(eng.device)
-    counts = eng.evaluate(model, ds, "clean", meter=meter)
+    counts = eng.counts(model, ds, "clean", meter=meter)
     t = meter.result(counts["n"])
     bare = bare_forward(ctx, model, sc.batch, max(2, sc.iters), eng)
     return {"tables": {"clean evaluation end to end": [{
@@ -223,7 +223,7 @@ def imagenet_c(ctx: Context) -> dict:
                 continue
             data = ImageNetCPass(group)
             meter = StallMeter(eng.device)
-            eng.evaluate_cells(model, data, backend, len(group), data.split, indices=range(len(data)),
+            eng.cell_counts(model, data, backend, len(group), data.split, indices=range(len(data)),
                                loader_batch=data.loader_batch(sc.batch), meter=meter)
             timings.append(meter.result(len(data), len(data) * len(group)))
         t = merge(timings)
@@ -281,7 +281,7 @@ def bgc(ctx: Context) -> dict:
     import torch
     sys.path.insert(0, str(ROOT / "scripts"))
     from bench_bgc import Counting, make_tree
-    from pit_eval import background
+    from pit_eval.benchmarks import backgrounds as background
     from pit_eval.results import Journal
     eng = ctx.engine(batch_size=ctx.scale.batch, amp=ctx.amp)
     model, _ = _lite0(ctx, eng)
@@ -304,7 +304,7 @@ def autoattack(ctx: Context) -> dict:
     import torch
     sys.path.insert(0, str(ROOT / "scripts"))
     from bench_bgc import Counting
-    from pit_eval.autoattack import attack_batch
+    from pit_eval.benchmarks.autoattack import attack_batch
     eng = ctx.engine(batch_size=ctx.scale.batch)
     model, tf = _lite0(ctx, eng)
     ds = ctx.dataset(tf.full(), ctx.scale.aa_images)

@@ -11,8 +11,8 @@ import torchattacks
 import torchvision
 
 import pit_eval
-from pit_eval import autoattack
-from pit_eval.attacks import fgsm, pgd
+from pit_eval.benchmarks import autoattack
+from pit_eval.benchmarks.attacks import fgsm, pgd
 from pit_eval.images import SAMPLE_ROOT, EvalTransform, load_rgb
 from pit_eval.models import Normalized, create_model
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from pit_eval.attacks import AttackConfig, fgsm, pgd
-from pit_eval.occlusion import OcclusionConfig, Occluded, occlusion_mask, _rng
+from pit_eval.benchmarks.attacks import AttackConfig, fgsm, pgd
+from pit_eval.benchmarks.occlusion import OcclusionConfig, Occluded, occlusion_mask, _rng
 
 
 def _linear():

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets as tvd
 from torchvision import transforms
 
-from pit_eval import background
+from pit_eval.benchmarks import backgrounds as background
 from pit_eval.images import DataError, SAMPLE_ROOT
 from pit_eval.engine import EngineConfig
 from pit_eval.robustness import RobustnessConfig, RobustnessRun

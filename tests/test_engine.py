@@ -44,7 +44,7 @@ class SleepyNet(nn.Module):
 def _measure(data_delay: float, model_delay: float) -> dict:
     eng = Engine(EngineConfig(device="cpu", batch_size=4, workers=0, quiet=True, channels_last=False))
     meter = StallMeter(eng.device)
-    counts = eng.evaluate(SleepyNet(model_delay).eval(), Slow(24, data_delay), "t", meter=meter)
+    counts = eng.counts(SleepyNet(model_delay).eval(), Slow(24, data_delay), "t", meter=meter)
     return meter.result(counts["n"])
 
 
@@ -114,12 +114,12 @@ def test_counts_on_the_device_equal_the_host_definition():
     """A real ImageNet classifier on the sample photographs: one cell, and two cells in one pass
     (cell 1 sees mirrored images), counted on the device = counted one image at a time on the host."""
     eng, model, ds = _lite0_engine()
-    assert eng.evaluate(model, ds, "t") == _reference_counts(model, ds)
+    assert eng.counts(model, ds, "t") == _reference_counts(model, ds)
 
     def split(images, labels, ids, device):
         yield torch.zeros(len(labels), dtype=torch.long), images, labels, ids
         yield torch.ones(len(labels), dtype=torch.long), images.flip(3), labels, ids
-    both = eng.evaluate_cells(model, ds, "t", 2, split)
+    both = eng.cell_counts(model, ds, "t", 2, split)
     assert both == [_reference_counts(model, ds), _reference_counts(model, ds, flip=True)]
     assert both[0]["correct1"] >= 3, "the real weights classify the sample photos"
 
@@ -127,10 +127,10 @@ def test_counts_on_the_device_equal_the_host_definition():
 def test_compile_gives_the_eager_predictions():
     """--compile (torch.compile, inductor on this CPU) predicts what eager predicts on the sample."""
     eng, model, ds = _lite0_engine()
-    eager = eng.evaluate(model, ds, "eager")
+    eager = eng.counts(model, ds, "eager")
     ceng, cmodel, _ = _lite0_engine(compile="default")
     assert type(cmodel).__name__ == "OptimizedModule"
-    compiled = ceng.evaluate(cmodel, ds, "compiled")
+    compiled = ceng.counts(cmodel, ds, "compiled")
     assert compiled == eager, (compiled, eager)
     assert ceng.cell_settings()["compile"] == "default" and eng.cell_settings()["compile"] is None
 

@@ -17,7 +17,7 @@ from pit_eval import references
 from pit_eval.engine import EngineConfig
 from pit_eval.images import SAMPLE_ROOT, load_rgb
 from pit_eval.models import WeightsError, create_model
-from pit_eval.occlusion import OcclusionConfig, occlusion_mask
+from pit_eval.benchmarks.occlusion import OcclusionConfig, occlusion_mask
 from pit_eval.paper import PaperConfig, format_plan, make_plan, run_paper
 from pit_eval.results import ResultsError, RunDir
 from pit_eval.robustness import RobustnessConfig, RobustnessRun, summarize
@@ -224,7 +224,7 @@ def test_real_classifier_end_to_end(tmp_path):
 def test_paper_cell_withholds_the_released_mce_for_on_the_fly_cells(tmp_path):
     from pit_eval.paper import tables
     from pit_eval.paper_report import cell, cell_text
-    from pit_eval.robustness import ON_THE_FLY_WITHHELD
+    from pit_eval.benchmarks.imagenet_c import ON_THE_FLY_WITHHELD
     table = next(t for t in tables() if t["id"] == "robustness_extended")
     col = next(c for c in table["columns"] if c["id"] == "mce")
     for withheld, protocol in ((ON_THE_FLY_WITHHELD, "imagecorruptions, on the fly"), (None, "imagenet-c, on the fly")):

@@ -56,7 +56,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_on_c
     from pit_eval.engine import Engine
     kw = dict(benchmarks=("clean", "imagenet-c"), imagenet_c_block=2)  # 5 images: blocks 0-2, 2-4, 4-5
     full = _run(tmp_path / "full", **kw)
-    orig = kill_on_call(Engine, "evaluate_cells", 3)  # clean, block 0-2, killed in block 2-4
+    orig = kill_on_call(Engine, "cell_counts", 3)  # clean, block 0-2, killed in block 2-4
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path / "part", **kw)
     assert [c["key"] for c in _cells(tmp_path / "part")] == ["clean"]
@@ -65,7 +65,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_on_c
     with open(journal, "a") as f:
         f.write('{"key": "images-2-')  # a torn record, as a kill mid-write leaves
     seen = []
-    monkeypatch.setattr(Engine, "evaluate_cells", lambda self, *a, **k: seen.append(k.get("indices")) or
+    monkeypatch.setattr(Engine, "cell_counts", lambda self, *a, **k: seen.append(k.get("indices")) or
                         orig(self, *a, **k))
     resumed = _run(tmp_path / "part", **kw)
     assert seen == [range(2, 4), range(4, 5)], f"re-ran finished work: {seen}"
@@ -101,10 +101,10 @@ def test_decode_once_pass_gives_the_cell_by_cell_predictions(tmp_path, monkeypat
     assert sorted(loads) == sorted(list(range(6)) * passes), "each image decoded once per pass"
     cells = {c["key"]: c for c in _cells(tmp_path / "r")}
     assert len(cells) == 8
+    from pit_eval.corruptions import ImageNetCPass
     for cell in run.cells:
-        dataset = cell.make()[0]
-        alone = run.engine.evaluate(run.model, dataset, cell.key,
-                                    finish=dataset.finish_batch if dataset.renders_in_loop else None)
+        one = ImageNetCPass([cell.pass_input])   # this cell alone, in a pass of its own
+        alone = run.engine.all_reduce(run.engine.cell_counts(run.model, one, cell.key, 1, one.split)[0])
         assert alone["n"] == 5 and alone["skipped"] == 1
         assert {k: cells[cell.key][k] for k in alone} == alone, cell.key
     # the fingerprints tell the cells apart: the check above could fail
@@ -239,7 +239,7 @@ def test_mce_is_compared_only_under_the_released_sets_generator(tmp_path):
     with the reason, in the summary, the CLI table and the report. Under the imagenet-c protocol (the
     default) and from the released files it is compared, and every ImageNet-C metric names its protocol."""
     from pit_eval.report import build_report
-    from pit_eval.robustness import ON_THE_FLY_WITHHELD, format_table
+    from pit_eval.benchmarks.imagenet_c import ON_THE_FLY_WITHHELD, format_table
     s = _run(tmp_path / "runs" / "fly", model="resnet50.tv_in1k", benchmarks=("imagenet-c",),
              corruption_protocol="imagecorruptions")
     ic = s["benchmarks"]["imagenet-c"]

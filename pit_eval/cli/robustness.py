@@ -3,42 +3,42 @@ from __future__ import annotations
 
 import argparse
 
-from .common import dataset_args, engine_args, floats
+from ..benchmarks import names
+from .common import dataset_args, engine_args
+
+
+def _parser(f):
+    """argparse ``type`` of one option: its own parse, bad values reported as usage errors."""
+    from ..benchmarks.base import OptionError, parse_option
+
+    def parse(text: str):
+        try:
+            return parse_option(f, text)
+        except OptionError as e:
+            raise argparse.ArgumentTypeError(e.reason) from None
+    parse.__name__ = f.name
+    return parse
+
+
+def _default_text(value) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
 
 
 def protocol_args(p: argparse.ArgumentParser) -> None:
-    """Protocol options shared by ``robustness`` and ``paper``."""
-    g = p.add_argument_group("protocols")
-    g.add_argument("--corruptions", default="all", help="names or groups: common, extra, all, noise, blur, weather, digital")
-    g.add_argument("--severities", default="1,2,3,4,5")
-    g.add_argument("--imagenet-c-source", default="auto", choices=["auto", "prerendered", "on-the-fly"])
-    g.add_argument("--corruption-backend", default="fast", help="fast (bit-exact, default) | reference | torch (batched on the device; validated, see README)")
-    g.add_argument("--corruption-protocol", default="imagenet-c", choices=["imagenet-c", "imagecorruptions"],
-                   help="the generator of on-the-fly ImageNet-C: imagenet-c (Hendrycks', the released set's; "
-                        "default, its mCE is compared with published values) or imagecorruptions (Michaelis "
-                        "et al., COCO-C's; published mCE withheld)")
-    g.add_argument("--imagenet-c-block", type=int, default=2048, metavar="N",
-                   help="on-the-fly ImageNet-C runs all its cells in one pass that decodes each image once, "
-                        "journalled every N images (a kill loses at most N images' work)")
-    g.add_argument("--occlusion-protocol", default="patch_drop", choices=["patch_drop", "center"])
-    g.add_argument("--occlusion-levels", type=floats, default=[0.0, 0.25, 0.5, 0.75])
-    g.add_argument("--occlusion-patch", type=int, default=16)
-    g.add_argument("--occlusion-fill", default="0", help="a value in [0,1] or 'mean'")
-    g.add_argument("--occlusion-paper-box", type=int, default=112,
-                   help="side of the centred box of the cell compared with the paper (default 112)")
-    g.add_argument("--occlusion-paper-fill", default="0", help="its fill: a value in [0,1] or 'mean'")
-    g.add_argument("--fgsm-eps", type=floats, default=[1.0], help="in /255 units, comma list")
-    g.add_argument("--pgd-eps", type=floats, default=[1.0], help="in /255 units, comma list")
-    g.add_argument("--pgd-steps", type=int, default=5)
-    g.add_argument("--pgd-step-size", type=float, default=0.5, help="in /255 units")
-    g.add_argument("--pgd-no-random-start", action="store_true")
-    g.add_argument("--bgc-max-backgrounds", type=int, default=None,
-                   help="Background Challenge against an evenly spaced subset of the backgrounds (flagged)")
-    g.add_argument("--in9-map", default=None, metavar="FILE",
-                   help="ImageNet -> IN-9 class map (default: the reference repository's, embedded)")
-    g.add_argument("--autoattack-eps", type=float, default=4.0, help="AutoAttack L-inf eps in /255 units")
-    g.add_argument("--autoattack-images", type=int, default=5000,
-                   help="AutoAttack on an evenly spaced subset of this many ImageNet val images")
+    """Protocol options shared by ``robustness`` and ``paper``: every benchmark's options, generated
+    from its options class (name, default, help, choices), then the run settings."""
+    from ..benchmarks import options
+    g = p.add_argument_group("protocols (each benchmark's options)")
+    for name, f in options().items():
+        meta = f.metadata
+        if meta["flag"]:
+            g.add_argument(meta["flag"], dest=name, action="store_false", default=f.default, help=meta["help"])
+            continue
+        metavar = meta["metavar"] or ("{" + ",".join(meta["choices"]) + "}" if meta["choices"] else None)
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=_parser(f), default=f.default,
+                       metavar=metavar, help=meta["help"] + ("" if f.default is None else
+                                                             f" (default: {_default_text(f.default)})"))
+    g = p.add_argument_group("run")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--recompute-mismatched", action="store_true",
                    help="resume into a directory whose finished cells were computed with other "
@@ -51,16 +51,16 @@ def protocol_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("robustness", help="ImageNet clean / -C / -A / -R / Sketch / V2, occlusion, "
-                                          "FGSM/PGD, IN-9 and the Background Challenge")
+    p = sub.add_parser("robustness", help="one model on the classification benchmarks: "
+                                          + ", ".join(names()))
     p.add_argument("--model", required=True, help="pit_ti|pit_xs|pit_s|pit_b[_distilled], deit_*, resnet50 or any timm name")
     p.add_argument("--weights", default="auto",
                    help="auto (hub; random only on the embedded sample) | hub | random | path to a checkpoint")
     p.add_argument("--out", default=None, help="results directory (default results/robustness/<model>)")
     dataset_args(p)
     p.add_argument("--benchmarks", default=None,
-                   help="comma list of clean,imagenet-c,imagenet-a,imagenet-r,imagenet-sketch,imagenet-v2,"
-                        "occlusion,fgsm,pgd,in9,bgc,autoattack (default: all with data but autoattack)")
+                   help=f"comma list of {','.join(names())} (default: all with data but "
+                        f"{','.join(n for n in names() if n not in names(default_only=True))})")
     protocol_args(p)
     p.add_argument("--force", action="store_true", help="reuse an --out that belongs to another run")
     engine_args(p)
@@ -72,7 +72,6 @@ def options(a) -> dict:
     from ..api import OPTIONS
     from ..datasets import DATASETS
     kw = {k: getattr(a, k) for k in OPTIONS if hasattr(a, k)}
-    kw["pgd_random_start"] = not a.pgd_no_random_start
     kw["channels_last"] = not a.no_channels_last
     kw.update({n.replace("-", "_"): getattr(a, f"path_{n}") for n in DATASETS})
     return kw

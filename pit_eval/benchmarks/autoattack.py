@@ -12,18 +12,23 @@ set those attributes of torchattacks' attacks so the attack is that standard ver
 The images are an evenly spaced subset of ImageNet val (default 5,000, as RobustBench; its own
 subset is a fixed list we do not have, so the two sets differ). Each batch is seeded from (seed,
 batch index) and journalled when done (``autoattack-<hash>.jsonl``): a killed run loses at most the
-batch in flight; under torchrun the batches are spread over the ranks.
+batch in flight; under torchrun the batches are spread over the ranks. Not run unless named
+(``--benchmarks ...,autoattack``): hours on a GPU. Page: docs/benchmarks/autoattack.md.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
-from . import progress
-from .extras import require_torchattacks
+from .. import progress
+from ..datasets import fingerprint, thin
+from ..extras import require_torchattacks
+from ..images import ImageList
+from ..results import stable_hash
+from .base import Benchmark, Cell, Metric, SummaryContext, option, positive, register
 
 logger = logging.getLogger(__name__)
 
@@ -133,3 +138,49 @@ def summary(cell: dict, cfg_protocol: str) -> dict:
             "robust_acc": cell["acc1"],
             "acc_after": {a: v / n if n else None for a, v in cell["correct_after"].items()},
             "protocol": cfg_protocol}
+
+
+@dataclass(frozen=True)
+class AutoAttackOptions:
+    autoattack_eps: float = option(4.0, "AutoAttack L-inf eps in /255 units", parse=float)
+    autoattack_images: int = option(5000, "AutoAttack on an evenly spaced subset of this many ImageNet val "
+                                    "images", parse=positive(int))
+
+    def __post_init__(self) -> None:
+        self.config()
+
+    def config(self) -> AutoAttackConfig:
+        return AutoAttackConfig(eps=self.autoattack_eps, n_images=self.autoattack_images)
+
+
+class AutoAttack(Benchmark):
+    name, title, dataset, order = "autoattack", "AutoAttack", "imagenet", 110
+    default = False
+    batch_dependent = True
+    options = AutoAttackOptions
+    doc = "docs/benchmarks/autoattack.md"
+    metrics = (Metric("robust_acc", "AutoAttack robust top-1 (no published value for PiT)",
+                      column="AutoAttack (no paper value)"),
+               Metric("clean_acc", "AutoAttack subset clean top-1"))
+
+    def cost(self, images, opts: AutoAttackOptions) -> float:
+        """At worst: every image survives all four attacks."""
+        return min(images(self.dataset), opts.autoattack_images) * FORWARDS_PER_IMAGE[1]
+
+    def plan(self, run, opts: AutoAttackOptions) -> List[Cell]:
+        aa, seed = opts.config(), run.cfg.seed
+        clean, _ = run.clean()
+        subset = ImageList(thin(clean.samples, aa.n_images), clean.transform, clean.on_bad_image, clean.root)
+        fp = {**fingerprint(subset), "protocol": aa.protocol(), "seed": seed}
+        journal = f"autoattack-{stable_hash([fp, run.settings(self)])}.jsonl"
+        logger.info("AutoAttack plan: %d images at eps %g/255; cost per image from ~%d forward passes (fooled by "
+                    "APGD-CE at once) to ~%d (survives all four attacks), measured by scripts/bench_autoattack.py",
+                    len(subset), aa.eps, *FORWARDS_PER_IMAGE)
+        return [Cell(f"autoattack/eps={aa.eps:g}/n={len(subset)}", self.name, "standard", aa.eps, fp,
+                     run=lambda rd: run_autoattack(subset, run.model, run.engine, rd.journal(journal), aa, seed))]
+
+    def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
+        return summary(cells[0], cells[0]["data"]["protocol"]) if cells else None
+
+
+register(AutoAttack())

@@ -11,17 +11,21 @@ The PiT paper reports one occlusion accuracy; its protocol could not be checked 
 with it (``paper_cell``) is our documented reading, flagged unverified: a centred ``paper_box`` x
 ``paper_box`` square (default 112, one quarter of the 224 crop) filled with ``paper_fill`` (default 0).
 The sweep and its area under the curve are extras and are never compared with the paper's number.
+Page: docs/benchmarks/occlusion.md.
 """
 from __future__ import annotations
 
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from ..metrics import area_under_curve
+from .base import Benchmark, Cell, Metric, SummaryContext, curve, floats, option, positive, register
 
 PROTOCOLS = ("patch_drop", "center")
 
@@ -108,3 +112,83 @@ class Occluded(Dataset):
         mask = torch.from_numpy(occlusion_mask(img.shape[1], img.shape[2], self.cfg.protocol,
                                                self.level, self.cfg.patch_size, rng))
         return torch.where(mask, self.fill, img), label
+
+
+def _fill(value) -> str:
+    value = str(value)
+    if value != "mean":
+        float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class OcclusionOptions:
+    occlusion_protocol: str = option("patch_drop", "the sweep's protocol", choices=PROTOCOLS)
+    occlusion_levels: Tuple[float, ...] = option((0.0, 0.25, 0.5, 0.75), "occluded fractions of the sweep",
+                                                 parse=floats)
+    occlusion_patch: int = option(16, "patch side of patch_drop", parse=positive(int))
+    occlusion_fill: str = option("0", "a value in [0,1] or 'mean'", parse=_fill)
+    occlusion_paper_box: int = option(112, "side of the centred box of the cell compared with the paper",
+                                      parse=positive(int))
+    occlusion_paper_fill: str = option("0", "its fill: a value in [0,1] or 'mean'", parse=_fill)
+
+    def __post_init__(self) -> None:
+        self.config()   # checks the values
+
+    def config(self) -> OcclusionConfig:
+        return OcclusionConfig(self.occlusion_protocol, self.occlusion_levels, self.occlusion_patch,
+                               self.occlusion_fill, self.occlusion_paper_box, self.occlusion_paper_fill)
+
+
+class Occlusion(Benchmark):
+    name, title, dataset, order = "occlusion", "Occlusion", "imagenet", 30
+    options = OcclusionOptions
+    doc = "docs/benchmarks/occlusion.md"
+    metrics = (
+        Metric("paper_acc1", "occlusion top-1, paper cell (centred box, unverified protocol)",
+               refs=("paper_occlusion_acc1",), column="occlusion (paper cell)"),
+        Metric("auc", "occlusion AUC over the sweep (extra; no reference)", column="occlusion AUC (sweep)"),
+    )
+
+    def cost(self, images, opts: OcclusionOptions) -> float:
+        return images(self.dataset) * (len(opts.occlusion_levels) + 1)
+
+    def plan(self, run, opts: OcclusionOptions) -> List[Cell]:
+        clean, fp = run.clean()
+        occ, seed, mean = opts.config(), run.cfg.seed, run.transform.mean
+        cells = [Cell(f"occlusion/{occ.protocol}/p{occ.patch_size}/fill={occ.fill}/{level:g}", self.name,
+                      occ.protocol, level, fp, loop=lambda l=level: (Occluded(clean, occ, l, seed, mean), None, None))
+                 for level in occ.levels]
+        paper, level = occ.paper_cell(run.transform.input_size)
+        cells.append(Cell(f"occlusion/paper/box={occ.paper_box}/fill={occ.paper_fill}", self.name, "paper",
+                          level, fp, loop=lambda: (Occluded(clean, paper, level, seed, mean), None, None)))
+        return cells
+
+    def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
+        entry = curve([c for c in cells if c["variant"] != "paper"], "levels") or {}
+        if len(entry.get("levels", ())) > 1:
+            entry["auc"] = area_under_curve(entry["levels"], entry["acc1"])
+        paper = next((c for c in cells if c["variant"] == "paper"), None)
+        if paper:
+            entry.update(paper_acc1=paper["acc1"], paper_key=paper["key"])
+        return entry or None
+
+    def plots(self, runs):
+        return {"occlusion_curve": sweep_plot(runs, "levels", "accuracy vs occlusion", "occluded fraction")}
+
+
+def sweep_plot(runs, x: str, title: str, xlabel: str):
+    """Top-1 against a sweep's parameter, one line per run."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for label, e in runs:
+        if e.get(x):
+            ax.plot(e[x], [100 * v for v in e["acc1"]], marker="o", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("top-1 %")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig
+
+
+register(Occlusion())

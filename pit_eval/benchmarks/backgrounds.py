@@ -22,6 +22,7 @@ Each foreground's progress (the backgrounds it has survived, or the one that foo
 by its rank as it goes (``bgc-<hash>.progress.rank<r>.jsonl``; decided foregrounds at once, undecided
 ones every ``PROGRESS_SECONDS``), so a killed run resumes every foreground where it stopped; rank 0
 journals the decided flags per round of foregrounds (``bgc-<hash>.jsonl``).
+Page: docs/benchmarks/backgrounds.md.
 """
 from __future__ import annotations
 
@@ -42,15 +43,16 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.transforms import PILToTensor
-from .progress import bar as progress_bar
+from ..progress import bar as progress_bar
 
-from .images import IMG_EXTENSIONS, DataError, ImageList, load_rgb
-from .datasets import thin
-from .results import Journal
+from ..datasets import fingerprint, thin
+from ..images import IMG_EXTENSIONS, DataError, ImageList, load_rgb
+from ..results import Journal, stable_hash
+from .base import Benchmark, Cell, Metric, SummaryContext, option, optional, positive, register
 
 logger = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).parent / "assets" / "in9"
+ASSETS = Path(__file__).parents[1] / "assets" / "in9"
 MAP_PATH = ASSETS / "in_to_in9.json"
 N_CLASSES = 9
 #: variants in the order the reports show them; any other variant folder present follows, sorted
@@ -340,12 +342,8 @@ def run_challenge(spec: ChallengeSpec, model: nn.Module, engine, journal,
     if finished:
         journal.append(finished)
         done.update({r["key"]: r for r in finished})
-    todo = [i for i, f in enumerate(spec.foregrounds) if f.key not in done]
-    round_size = ROUND_FOREGROUNDS
-    mine = [todo[i] for i in engine.shard(len(todo))]
-    per_rank = -(-len(todo) // engine.world)
-    rounds = -(-per_rank // round_size)
-    resumed = sum(1 for i in todo if spec.foregrounds[i].key in progress)
+    todo = [f for f in spec.foregrounds if f.key not in done]
+    resumed = sum(1 for f in todo if f.key in progress)
     logger.info("Background Challenge: %d foregrounds x %d backgrounds; %d already done, %d to run "
                 "(%d resumed mid-way)", len(spec.foregrounds), n_bg, len(done), len(todo), resumed)
     if todo:
@@ -355,21 +353,24 @@ def run_challenge(spec: ChallengeSpec, model: nn.Module, engine, journal,
         prepare = (lambda x: x.contiguous(memory_format=torch.channels_last)) if engine.cfg.channels_last \
             else (lambda x: x)
         mine_progress = _Progress(_progress_path(journal, engine.rank))
-        n_vuln = sum(bool(r["vulnerable"]) for r in done.values())
+        by_key = {f.key: f for f in spec.foregrounds}
         bar = progress_bar(total=len(spec.foregrounds), initial=len(done), desc="bgc foregrounds", unit="fg",
-                   disable=engine.cfg.quiet or not engine.is_main)
-        for k in range(rounds):
-            group = [spec.foregrounds[i] for i in mine[k * round_size:(k + 1) * round_size]]
+                           disable=engine.cfg.quiet or not engine.is_main)
+        vulnerable = [sum(bool(r["vulnerable"]) for r in done.values())]
+
+        def work(keys: Sequence[str]) -> List[dict]:
+            group = [by_key[k] for k in keys]
             start = torch.tensor([progress[f.key]["next"] if f.key in progress else 0 for f in group],
                                  dtype=torch.long)
-            records = _round(group, model, bgs, cmap, engine, prepare, start,
-                             functools.partial(mine_progress.step, group, n_bg))
-            records = engine.gather(records)
-            journal.append(records)
-            n_vuln += sum(r["vulnerable"] for r in records)
+            return _round(group, model, bgs, cmap, engine, prepare, start,
+                          functools.partial(mine_progress.step, group, n_bg))
+
+        def on_round(records: List[dict]) -> None:
+            vulnerable[0] += sum(r["vulnerable"] for r in records)
             bar.update(len(records))
-            bar.set_postfix_str(f"vulnerable {n_vuln}/{bar.n}")
-            done.update({r["key"]: r for r in records})
+            bar.set_postfix_str(f"vulnerable {vulnerable[0]}/{bar.n}")
+
+        engine.run_journalled(journal, done, [f.key for f in todo], work, on_round, per_round=ROUND_FOREGROUNDS)
         bar.close()
     flags = [bool(done[f.key]["vulnerable"]) for f in spec.foregrounds]
     n, v = len(flags), sum(flags)
@@ -403,3 +404,77 @@ def in9_summary(cells: Sequence[dict]) -> dict:
     if "mixed_same" in out and "mixed_rand" in out:
         out["bg_gap"] = out["mixed_same"]["acc1"] - out["mixed_rand"]["acc1"]
     return out
+
+
+@dataclass(frozen=True)
+class BackgroundOptions:
+    """Shared by IN-9 and the Background Challenge."""
+    in9_map: Optional[str] = option(None, "ImageNet -> IN-9 class map (default: the reference repository's, "
+                                    "embedded)", parse=optional(str), metavar="FILE")
+    bgc_max_backgrounds: Optional[int] = option(None, "Background Challenge against an evenly spaced subset of "
+                                                "the backgrounds (flagged)", parse=optional(positive(int)))
+
+
+def _tree_and_map(run, opts: BackgroundOptions) -> tuple:
+    """The IN-9 tree (scanned once for both benchmarks) and the class map."""
+    if "in9" not in run.cache:
+        run.cache["in9"] = (IN9Tree(run.locations["imagenet-9"].path), load_map(opts.in9_map or MAP_PATH))
+    return run.cache["in9"]
+
+
+class IN9(Benchmark):
+    name, title, dataset, order = "in9", "ImageNet-9", "imagenet-9", 90
+    options = BackgroundOptions
+    doc = "docs/benchmarks/backgrounds.md"
+    metrics = (Metric("original_acc1", "IN-9 original top-1", path=("original", "acc1"), refs=("in9_original_acc1",)),
+               Metric("mixed_same_acc1", "IN-9 mixed_same top-1", path=("mixed_same", "acc1"),
+                      refs=("in9_mixed_same_acc1",)),
+               Metric("mixed_rand_acc1", "IN-9 mixed_rand top-1", path=("mixed_rand", "acc1"),
+                      refs=("in9_mixed_rand_acc1",)),
+               Metric("bg_gap", "IN-9 BG-gap (mixed_same - mixed_rand)", refs=("in9_bg_gap",), column="IN-9 BG-gap"))
+
+    def plan(self, run, opts: BackgroundOptions) -> List[Cell]:
+        tree, in9_map = _tree_and_map(run, opts)
+        cells = []
+        for v in tree.variants:
+            samples = thin(tree.samples(v), run.cfg.max_images)
+            check_same_size([p for p, _ in samples], f"IN-9 {v}")
+            ds = ImageList(samples, PILToTensor(), run.cfg.on_bad_image, root=str(tree.root / v / "val"))
+            cells.append(Cell(f"in9/{v}", self.name, v, None, fingerprint(ds), loop=lambda ds=ds: (ds, None, None),
+                              pred_map=in9_map))
+        return cells
+
+    def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
+        return in9_summary(cells) if cells else None
+
+
+class BackgroundChallenge(Benchmark):
+    name, title, dataset, order = "bgc", "Background Challenge", "imagenet-9", 91
+    options = BackgroundOptions
+    doc = "docs/benchmarks/backgrounds.md"
+    metrics = (Metric("challenge_acc", "Background Challenge accuracy",
+                      refs=("bgc_challenge_acc1", "paper_bg_challenge_acc1"), column="BG Challenge"),)
+
+    def cost(self, images, opts: BackgroundOptions) -> float:
+        """At worst every pair; roughly a quarter of the IN-9 files are original/."""
+        return (images(self.dataset) // 4) ** 2
+
+    def plan(self, run, opts: BackgroundOptions) -> List[Cell]:
+        tree, in9_map = _tree_and_map(run, opts)
+        spec = plan_challenge(tree, run.cfg.max_images, opts.bgc_max_backgrounds)
+        fp = spec.fingerprint()
+        journal = f"bgc-{stable_hash([fp, run.settings(self)])}.jsonl"
+        return [Cell("bgc", self.name, "challenge", None, fp, run=lambda rd: run_challenge(
+            spec, run.model, run.engine, rd.journal(journal), in9_map))]
+
+    def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
+        if not cells:
+            return None
+        entry = challenge_summary(cells[0])
+        if not entry["protocol"].startswith("every"):
+            ctx.flags.append("Background Challenge on a subset: " + entry["protocol"])
+        return entry
+
+
+register(IN9())
+register(BackgroundChallenge())

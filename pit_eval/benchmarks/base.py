@@ -1,0 +1,268 @@
+"""What a benchmark is: a :class:`Benchmark` registered in ``BENCHMARKS`` with its dataset, protocol
+options (:func:`option`), :class:`Metric` s, cost and how it plans and summarises its :class:`Cell` s.
+The orchestrator (:mod:`pit_eval.robustness`) does everything common and names no benchmark.
+Walkthrough: docs/add-a-benchmark.md."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ..engine import FP_MOD
+from ..registry import Registry
+
+#: every benchmark, by the name ``--benchmarks`` and ``summary["benchmarks"]`` use
+BENCHMARKS: Registry["Benchmark"] = Registry("benchmark")
+
+
+# ------------------------------------------------------------------------------------ options
+def option(default: Any, help: str, *, parse: Optional[Callable] = None, choices: Sequence[str] = (),
+           flag: Optional[str] = None, metavar: Optional[str] = None) -> Any:
+    """A protocol option: a field of a benchmark's options dataclass. Its name is the API keyword and
+    (``_`` -> ``-``) the CLI flag; ``parse`` turns a CLI string or a Python value into the stored value;
+    ``flag``: a ``--no-...`` flag that turns a True default off."""
+    return field(default=default, metadata={"help": help, "parse": parse, "choices": tuple(choices),
+                                            "flag": flag, "metavar": metavar})
+
+
+def _items(value) -> list:
+    if isinstance(value, str):
+        return [x.strip() for x in value.split(",") if x.strip()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def ints(value) -> Tuple[int, ...]:
+    """``"1,2"`` / ``[1, 2]`` / ``3`` -> a tuple of ints."""
+    try:
+        return tuple(int(x) for x in _items(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"expected comma-separated integers, got {value!r}") from None
+
+
+def floats(value) -> Tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in _items(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def optional(cast: Callable) -> Callable:
+    """None stays None; anything else is ``cast``."""
+    def parse(value):
+        return None if value is None else cast(value)
+    parse.__name__ = f"optional {cast.__name__}"
+    return parse
+
+
+def positive(cast: Callable) -> Callable:
+    def parse(value):
+        v = cast(value)
+        if v is not None and v < 1:
+            raise ValueError(f"must be >= 1, got {v}")
+        return v
+    return parse
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A benchmark without protocol options."""
+
+
+def option_fields(options_type: type) -> Tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(options_type)
+
+
+class OptionError(ValueError):
+    """A bad option value: ``--flag: reason`` (``reason`` alone for argparse, which names the flag)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"--{name.replace('_', '-')}: {reason}")
+        self.reason = reason
+
+
+def parse_option(f: dataclasses.Field, value):
+    """``value`` as the option stores it; a bad value raises :class:`OptionError`."""
+    meta = f.metadata
+    try:
+        if meta.get("parse") is not None:
+            value = meta["parse"](value)
+        if meta.get("choices") and value not in meta["choices"]:
+            raise ValueError(f"choose one of {', '.join(meta['choices'])}, got {value!r}")
+    except ValueError as e:
+        raise OptionError(f.name, str(e)) from None
+    return value
+
+
+# ------------------------------------------------------------------------------------ metrics
+@dataclass(frozen=True)
+class Metric:
+    """One number of a benchmark's summary entry (``summary["benchmarks"][benchmark]``).
+
+    ``path``: keys (and list indices) into the entry; ``refs``: the reference metrics shown beside it
+    (:mod:`pit_eval.references`); ``column``: its column in the run report (None: not a column);
+    ``requires``: a key of the entry that must be True for the value to be defined (a complete grid);
+    ``scale``: display units (100: per cent; None: text, never compared)."""
+    name: str
+    label: str
+    path: Tuple = ()
+    refs: Tuple[str, ...] = ()
+    column: Optional[str] = None
+    requires: Optional[str] = None
+    scale: Optional[float] = 100.0
+    benchmark: str = ""          # set when its benchmark is registered
+
+    @property
+    def id(self) -> str:
+        """The name paper.json columns use: ``<benchmark>.<metric>``."""
+        return f"{self.benchmark}.{self.name}"
+
+    def raw(self, entry: Optional[dict]):
+        v = entry
+        for k in self.path or (self.name,):
+            if isinstance(v, dict):
+                v = v.get(k)
+            elif isinstance(v, list) and isinstance(k, int) and k < len(v):
+                v = v[k]
+            else:
+                return None
+        return v
+
+    def shown(self, entry: Optional[dict]):
+        """The value in display units; None when not run, not defined (``requires``) or not a number."""
+        v = self.raw(entry)
+        if v is None or (self.requires and not (entry or {}).get(self.requires)):
+            return None
+        if self.scale is None:
+            return v
+        return v * self.scale if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    def title(self, entry: Optional[dict]) -> str:
+        """The label; an ImageNet-C number names the corruption protocol it was rendered under."""
+        protocol = (entry or {}).get("corruption_protocol")
+        return f"{self.label} [{protocol}]" if protocol else self.label
+
+
+# ------------------------------------------------------------------------------------ cells
+@dataclass
+class Cell:
+    """One result of a benchmark: a key in cells.jsonl, computed once and resumed by key.
+
+    Exactly one way to compute it: ``loop`` (``-> (dataset, class_subset, perturb)``, run through the
+    engine's evaluation loop), ``run`` (its own loop, given the results directory; returns counts), or
+    ``shared_pass`` (cells with the same value are computed together by their benchmark's
+    :meth:`Benchmark.run_pass`). ``fingerprint``: what it was computed on (stored as ``data``; a resume
+    recomputes nothing only if it is equal)."""
+    key: str
+    benchmark: str
+    variant: str                   # corruption / occlusion protocol / attack / IN-9 variant / ""
+    param: Optional[float]         # severity / level / eps
+    fingerprint: dict
+    loop: Optional[Callable[[], tuple]] = None
+    run: Optional[Callable[[Any], dict]] = None
+    shared_pass: Optional[str] = None
+    pred_map: Optional[List[int]] = None   # top-1 class -> label (IN-9 and shape bias)
+    pass_input: Any = None          # what run_pass needs of this cell
+
+
+def cell_record(cell: Cell, counts: Dict[str, Any], seconds: float, timing: Optional[dict] = None) -> dict:
+    """The cells.jsonl record. ``timing``: the stall meter's figures of the loop (this rank's; a
+    pass's cells share one, named by ``timing.pass``)."""
+    n = counts["n"]
+    return {"key": cell.key, "benchmark": cell.benchmark, "variant": cell.variant,
+            "param": cell.param, **counts, "acc1": counts["correct1"] / n if n else None,
+            "acc5": counts["correct5"] / n if n and "correct5" in counts else None,
+            "seconds": round(seconds, 3), "timing": timing or {}, "data": cell.fingerprint}
+
+
+def sum_counts(parts: List[Dict[str, int]]) -> Dict[str, int]:
+    """Counts of disjoint image sets added up (the prediction fingerprint modulo its modulus)."""
+    out = {k: sum(p[k] for p in parts) for k in parts[0]}
+    out["pred_fingerprint"] %= FP_MOD
+    return out
+
+
+def accuracy(cell: dict) -> dict:
+    """The summary entry of a one-cell accuracy benchmark."""
+    return {"acc1": cell["acc1"], "acc5": cell["acc5"], "n": cell["n"], "skipped": cell["skipped"]}
+
+
+def curve(cells: List[dict], x: str) -> Optional[dict]:
+    """The summary entry of a sweep (occlusion levels, attack eps): accuracy per parameter value."""
+    rows = sorted(cells, key=lambda c: c["param"])
+    if not rows:
+        return None
+    return {x: [c["param"] for c in rows], "acc1": [c["acc1"] for c in rows], "n": rows[0]["n"],
+            "keys": [c["key"] for c in rows]}
+
+
+@dataclass
+class SummaryContext:
+    """What a benchmark's summary may read beside its own cells: the entries summarised before it
+    (``benchmarks``; ImageNet-C reads the clean accuracy), and the run's ``flags`` (it may add)."""
+    model: str
+    sample: bool
+    max_images: Optional[int]
+    benchmarks: Dict[str, dict]
+    flags: List[str]
+
+
+# ------------------------------------------------------------------------------------ benchmarks
+class Benchmark:
+    """A benchmark: declare the class attributes, implement :meth:`plan` and :meth:`summarize`.
+
+    ``dataset``: the :data:`pit_eval.datasets.DATASETS` entry it needs (without it the benchmark is
+    skipped, or refused when asked for by name); ``default``: runs when ``--benchmarks`` is not given;
+    ``options``: a frozen dataclass of :func:`option` fields (its CLI flags, API keywords and defaults
+    are generated from it; several benchmarks may share one); ``forwards_per_image``: the plan's cost
+    estimate (a backward costs ~2 forwards); ``batch_dependent``: its predictions depend on the batch
+    (random draws per batch), so a resume also compares the batch size and world size; ``order``: its
+    place in plans, tables and reports; ``doc``: its page under docs/."""
+    name: str = ""
+    title: str = ""
+    dataset: str = "imagenet"
+    default: bool = True
+    options: type = NoOptions
+    metrics: Tuple[Metric, ...] = ()
+    forwards_per_image: float = 1.0
+    batch_dependent: bool = False
+    order: int = 100
+    doc: str = ""
+
+    def configure(self, values: Dict[str, Any]):
+        """This benchmark's options from a run's option values (every benchmark's, by name)."""
+        return self.options(**{f.name: values[f.name] for f in option_fields(self.options)})
+
+    def cost(self, images: Callable[[str], int], opts) -> float:
+        """Forward-pass equivalents of a run; ``images(dataset)``: images it will read of a dataset."""
+        return images(self.dataset) * self.forwards_per_image
+
+    def plan(self, run, opts) -> List[Cell]:
+        """The cells of a run. ``run`` (the orchestrator) offers ``open``, ``clean``, ``transform``,
+        ``engine``, ``model``, ``cfg``, ``settings`` and ``cache``; open (scan) every input here, so
+        bad data stops the run before any compute."""
+        raise NotImplementedError
+
+    def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
+        """The summary entry from this benchmark's finished cell records (None: nothing to show)."""
+        raise NotImplementedError
+
+    def run_pass(self, cells: List[Cell], run, rd) -> List[dict]:
+        """Compute cells that share a pass (``Cell.shared_pass``); returns their records."""
+        raise NotImplementedError(f"benchmark {self.name!r} plans shared-pass cells but has no run_pass")
+
+    def plots(self, runs: List[Tuple[str, dict]]) -> Dict[str, Any]:
+        """Report figures (matplotlib) from ``(legend label, summary entry)`` of every run that has one."""
+        return {}
+
+
+def register(unit: Benchmark) -> Benchmark:
+    """Register a benchmark instance under its name (its metrics learn the benchmark's name)."""
+    unit.metrics = tuple(dataclasses.replace(m, benchmark=unit.name) for m in unit.metrics)
+    return BENCHMARKS.register(unit.name, unit)
+
+
+def ordered() -> List[Benchmark]:
+    """Every benchmark, in plan order."""
+    return sorted((b for _, b in BENCHMARKS.items()), key=lambda b: b.order)

@@ -1,0 +1,211 @@
+"""ImageNet-C (Hendrycks & Dietterich, ICLR 2019): top-1 per (corruption, severity), CE, mCE and
+relative mCE normalised by AlexNet's published errors. Cells read the released files
+(``<imagenet-c>/<corruption>/<severity>/``) or render ImageNet val on the fly under a named protocol;
+on-the-fly cells of one renderer run in one pass that decodes each image once, journalled in blocks.
+Protocols, backends and their validation: docs/benchmarks/imagenet-c.md, docs/corruption-protocols.md."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from .. import progress
+from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, CorruptedImageNet, ImageNetCPass, batched,
+                           check_protocol, compat, parse_corruptions, parse_severities)
+from ..corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_backend,
+                                 source_protocol, with_protocol)
+from ..datasets import fingerprint, prerendered_c_root
+from ..images import DataError
+from ..metrics import imagenet_c_summary
+from ..results import stable_hash
+from ..stall import StallMeter, merge
+from .base import Benchmark, Cell, Metric, SummaryContext, cell_record, option, positive, register, sum_counts
+
+logger = logging.getLogger(__name__)
+
+#: why an on-the-fly mCE under the imagecorruptions protocol is not compared with published values
+ON_THE_FLY_WITHHELD = ("rendered on the fly with imagecorruptions (Michaelis et al.), whose elastic_transform, "
+                       "frost, impulse_noise and motion blur differ from the generator of the released "
+                       "ImageNet-C; published mCE values are withheld (use --corruption-protocol imagenet-c, "
+                       "or the released files with --imagenet-c DIR, for a comparable mCE)")
+
+#: (backend, protocol, corruption) that call ImageMagick (the fast backend reproduces it)
+MAGICKWAND_CELLS = {("reference", IMAGENET_C, "motion_blur"), ("reference", IMAGENET_C, "snow")}
+
+
+def _corruptions(value) -> Tuple[str, ...]:
+    return tuple(parse_corruptions(value))
+
+
+def _severities(value) -> Tuple[int, ...]:
+    return tuple(parse_severities(value))
+
+
+def _backend(value: str) -> str:
+    BACKENDS.get(value)
+    return value
+
+
+def _protocol(value: str) -> str:
+    check_protocol(value)
+    return value
+
+
+@dataclass(frozen=True)
+class ImageNetCOptions:
+    corruptions: Tuple[str, ...] = option("all", "names or groups: common, extra, all, noise, "
+                                          "blur, weather, digital", parse=_corruptions)
+    severities: Tuple[int, ...] = option((1, 2, 3, 4, 5), "comma list of 1-5", parse=_severities)
+    imagenet_c_source: str = option("auto", "where the cells come from: the released files if present (auto), "
+                                    "only them (prerendered) or rendered from ImageNet val (on-the-fly)",
+                                    choices=("auto", "prerendered", "on-the-fly"))
+    corruption_backend: str = option("fast", "fast (bit-exact, default) | reference | torch (batched on the "
+                                     "device; validated, see docs/corruption-protocols.md)", parse=_backend)
+    corruption_protocol: str = option(IMAGENET_C, "the generator of on-the-fly ImageNet-C: imagenet-c "
+                                      "(Hendrycks', the released set's; its mCE is compared with published "
+                                      "values) or imagecorruptions (Michaelis et al., COCO-C's; published mCE "
+                                      "withheld)", parse=_protocol, choices=("imagenet-c", "imagecorruptions"))
+    imagenet_c_block: int = option(2048, "on-the-fly ImageNet-C runs all its cells in one pass that decodes "
+                                   "each image once, journalled every N images (a kill loses at most N "
+                                   "images' work)", parse=positive(int), metavar="N")
+
+
+class ImageNetC(Benchmark):
+    name, title, dataset, order = "imagenet-c", "ImageNet-C", "imagenet", 10
+    options = ImageNetCOptions
+    doc = "docs/benchmarks/imagenet-c.md"
+    metrics = (
+        Metric("mce", "ImageNet-C mCE", refs=("mce",), column="mCE"),
+        Metric("corruption_protocol", "ImageNet-C protocol", column="ImageNet-C protocol", scale=None),
+        Metric("relative_mce", "ImageNet-C relative mCE", column="rel. mCE"),
+        Metric("mean_corrupted_acc", "ImageNet-C mean top-1, 15 benchmark corruptions", column="mean C acc (15)",
+               requires="mean_corrupted_acc_complete"),
+        Metric("mean_corrupted_acc_evaluated", "ImageNet-C mean top-1, every evaluated corruption"),
+    )
+
+    def cost(self, images, opts: ImageNetCOptions) -> float:
+        return images("imagenet") * len(opts.corruptions) * len(opts.severities)
+
+    def plan(self, run, opts: ImageNetCOptions) -> List[Cell]:
+        loc, cells = run.locations["imagenet-c"], []
+        clean, clean_fp = run.clean()
+        for c in opts.corruptions:
+            for s in opts.severities:
+                root = prerendered_c_root(loc, c, s) if opts.imagenet_c_source != "on-the-fly" else None
+                if root is not None:
+                    ds, _ = run.open("imagenet-c", run.transform.prerendered(), root, f"imagenet-c {c}/{s}")
+                    cells.append(Cell(f"imagenet-c/{c}/{s}", self.name, c, s,
+                                      {**fingerprint(ds), "source": "prerendered"}, loop=lambda ds=ds: (ds, None, None)))
+                elif opts.imagenet_c_source == "prerendered":
+                    raise DataError(f"--imagenet-c-source prerendered but {loc.path}/{c}/{s} does not "
+                                    "exist; give --imagenet-c DIR or use --imagenet-c-source auto")
+                else:
+                    cells.append(self._on_the_fly(run, opts, clean, clean_fp, c, s))
+        return cells
+
+    @staticmethod
+    def _on_the_fly(run, opts: ImageNetCOptions, clean, clean_fp, c: str, s: int) -> Cell:
+        protocol = opts.corruption_protocol
+        backend = batched.render_backend(opts.corruption_backend, c, s, protocol)
+        if (backend, protocol, c) in MAGICKWAND_CELLS and compat.magickwand_version() is None:
+            raise DataError(compat.MAGICKWAND_MISSING)
+        data = CorruptedImageNet(clean, c, s, seed=run.cfg.seed, backend=backend, protocol=protocol,
+                                 threads=run.engine.workers, input_size=run.transform.input_size)
+        return Cell(f"imagenet-c/{c}/{s}", "imagenet-c", c, s,
+                    {**clean_fp, "source": on_the_fly_source(protocol, backend, run.cfg.seed)},
+                    shared_pass=f"imagenet-c:{backend}", pass_input=data)
+
+    def run_pass(self, cells: List[Cell], run, rd) -> List[dict]:
+        """The cells of one renderer in one pass over the clean images (each decoded, resized and
+        cropped once), in blocks of ``imagenet_c_block`` images journalled as they finish (a killed run
+        resumes at the block in flight); under torchrun the blocks are spread over the ranks."""
+        t0, eng, block = time.time(), run.engine, run.options(self).imagenet_c_block
+        data = ImageNetCPass([c.pass_input for c in cells])
+        keys, n = [c.key for c in cells], len(data)
+        journal = rd.journal(f"imagenet-c-pass-{stable_hash([[c.key, c.fingerprint] for c in cells] + [n, block, run.settings(self)])}.jsonl")
+        done = {r["key"]: r for r in journal.read()}
+        blocks = [f"images-{a}-{min(a + block, n)}" for a in range(0, n, block)]
+        logger.info("ImageNet-C: %d cells in one pass over %d images (%d of %d blocks journalled)",
+                    len(cells), n, sum(b in done for b in blocks), len(blocks))
+        lines = progress.LineLog(sum(b not in done for b in blocks), enabled=not eng.cfg.quiet and len(blocks) > 1)
+
+        def work(key: str) -> dict:
+            a, b = map(int, key.split("-")[1:])
+            meter = StallMeter(eng.device)
+            counts = eng.cell_counts(run.model, data, f"ImageNet-C {len(cells)} cells, block "
+                                        f"{blocks.index(key) + 1}/{len(blocks)}",
+                                        len(cells), data.split, indices=range(a, b),
+                                        loader_batch=data.loader_batch(eng.cfg.batch_size), meter=meter)
+            images = counts[0]["n"] if counts else 0
+            timing = meter.result(images, images * len(cells))
+            lines.done(f"ImageNet-C block {key} ({len(cells)} cells)", f"{images} images",
+                       timing.get("images_per_s"))
+            return {"key": key, "cells": dict(zip(keys, counts)), "timing": timing}
+
+        eng.run_journalled(journal, done, blocks, work)
+        seconds = (time.time() - t0) / len(cells)
+        timing = {**(merge([done[b].get("timing") for b in blocks]) or {}),
+                  "pass": journal.path.stem, "pass_cells": len(cells)}
+        return [cell_record(c, sum_counts([done[b]["cells"][c.key] for b in blocks]), seconds, timing)
+                for c in cells]
+
+    def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
+        if not cells:
+            return None
+        clean = ctx.benchmarks.get("clean")
+        grid = {(c["variant"], int(c["param"])): c["acc1"] for c in cells}
+        ic = imagenet_c_summary(grid, clean["acc1"] if clean else None)
+        ic["grid"] = {f"{k[0]}/{k[1]}": v for k, v in sorted(grid.items())}
+        ic["images_per_cell"] = max(c["n"] for c in cells)
+        ic["sources"] = sorted({with_protocol(c["data"]).get("source", "") for c in cells})
+        ic["corruption_protocol"], ic["comparison_withheld"] = corruption_protocol(ic["sources"])
+        ic["protocol"] = ("subset / sample — CE normalised by the published full-set AlexNet errors, "
+                          "so not the paper's mCE" if (ctx.sample or ctx.max_images) else
+                          "full set as given (Hendrycks): CE normalised by published AlexNet errors")
+        torch_cells = sorted(f"{c['variant']}/{c['param']}" for c in cells
+                             if source_backend(with_protocol(c["data"]).get("source", "")) == "torch")
+        if torch_cells:
+            ctx.flags.append(f"ImageNet-C: {len(torch_cells)} of {len(grid)} cells rendered by the torch corruption "
+                             "backend (differences from the exact backend measured in "
+                             f"docs/corruption-protocols.md): {', '.join(torch_cells)}")
+        return ic
+
+    def plots(self, runs):
+        import matplotlib.pyplot as plt
+        import numpy as np
+        names = sorted({c for _, e in runs for c, v in e["per_corruption"].items() if "ce" in v}) or \
+            sorted({c for _, e in runs for c in e["per_corruption"]})
+        fig, ax = plt.subplots(figsize=(10, 3.5))
+        w = 0.8 / len(runs)
+        for i, (label, e) in enumerate(runs):
+            pc = e["per_corruption"]
+            vals = [100 * pc[c]["ce"] if c in pc and "ce" in pc[c] else 100 * (1 - pc.get(c, {}).get("mean_acc", np.nan))
+                    for c in names]
+            ax.bar(np.arange(len(names)) + i * w, vals, w, label=label)
+        ax.set_xticks(np.arange(len(names)) + 0.4 - w / 2, names, rotation=45, ha="right")
+        ax.set_ylabel("CE % (error % where no CE)")
+        ax.set_title("ImageNet-C corruption error per corruption")
+        ax.legend(fontsize=7)
+        bars = fig
+        fig, axes = plt.subplots(1, 4, figsize=(12, 3), sharey=True)
+        for ax, grp in zip(axes, ("noise", "blur", "weather", "digital")):
+            for label, e in runs:
+                grid = e["grid"]
+                sev = sorted({int(k.split("/")[1]) for k in grid})
+                ys = [np.mean([grid[f"{c}/{s}"] for c in GROUPS[grp] if f"{c}/{s}" in grid] or [np.nan]) * 100 for s in sev]
+                ax.plot(sev, ys, marker="o", label=label)
+            ax.set_title(grp)
+            ax.set_xlabel("severity")
+        axes[0].set_ylabel("top-1 %")
+        axes[-1].legend(fontsize=7)
+        return {"ce_per_corruption": bars, "acc_vs_severity": fig}
+
+
+def corruption_protocol(sources: List[str]) -> Tuple[str, Optional[str]]:
+    """(the protocol of a run's ImageNet-C cells, why published values are withheld or None)."""
+    label = PROTOCOL_LABELS[frozenset(source_protocol(s) for s in sources)]
+    return label, None if label in COMPARABLE_PROTOCOLS else ON_THE_FLY_WITHHELD
+
+
+register(ImageNetC())

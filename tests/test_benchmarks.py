@@ -1,0 +1,167 @@
+"""The benchmark registry: declarations, generated options, metrics named by paper.json, and results
+directories written before the registry resuming with nothing recomputed."""
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pit_eval import api, benchmarks, paper, references
+from pit_eval.benchmarks import autoattack, backgrounds
+from pit_eval.datasets import DATASETS
+from pit_eval.engine import Engine, EngineConfig
+from pit_eval.images import SAMPLE_ROOT
+from pit_eval.robustness import RobustnessConfig, RobustnessRun
+
+ROOT = Path(__file__).resolve().parents[1]
+PREVIOUS = ROOT / "tests/data/previous_layout"
+#: the fixed path the previous-layout run read its data from (fingerprints hold absolute paths)
+DATA = Path("/tmp/pit-eval-previous-layout-data")
+
+
+def _previous_data() -> None:
+    """A copy of the embedded sample where tests/data/previous_layout/make.py read it."""
+    want = sorted(str(p.relative_to(SAMPLE_ROOT)) for p in SAMPLE_ROOT.rglob("*"))
+    if DATA.exists() and sorted(str(p.relative_to(DATA)) for p in DATA.rglob("*")) == want:
+        return
+    tmp = DATA.with_name(f"{DATA.name}.{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(SAMPLE_ROOT, tmp)
+    shutil.rmtree(DATA, ignore_errors=True)
+    os.replace(tmp, DATA)
+
+
+def _previous_config(out) -> RobustnessConfig:
+    """tests/data/previous_layout/make.py's run, in today's options."""
+    return RobustnessConfig(
+        model="pit_ti", weights="none", out=str(out),
+        paths=tuple((n, str(DATA / s.subdir)) for n, s in DATASETS.items() if (SAMPLE_ROOT / s.subdir).exists()),
+        benchmarks=("clean", "imagenet-c", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-v2",
+                    "occlusion", "fgsm", "pgd", "in9", "bgc", "autoattack"),
+        corruptions=("gaussian_noise", "fog"), severities=(1, 3), imagenet_c_block=2, bgc_max_backgrounds=3,
+        autoattack_eps=4.0, autoattack_images=2, engine=EngineConfig(batch_size=2, workers=0, quiet=True))
+
+
+@pytest.fixture
+def no_compute(monkeypatch):
+    """Every way a benchmark computes predictions raises."""
+    def refuse(*a, **k):
+        raise AssertionError("a prediction was computed")
+    monkeypatch.setattr(Engine, "cell_counts", refuse)
+    monkeypatch.setattr(backgrounds, "vulnerable_flags", refuse)
+    monkeypatch.setattr(autoattack, "attack_batch", refuse)
+
+
+def _lines(path: Path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_previous_layout_resumes_with_no_cell_recomputed(tmp_path, no_compute):
+    _previous_data()
+    out = tmp_path / "run"
+    shutil.copytree(PREVIOUS / "run", out)
+    before = (out / "cells.jsonl").read_text()
+    s = RobustnessRun(_previous_config(out)).run()["summary"]
+    assert (out / "cells.jsonl").read_text() == before
+    old = json.loads((PREVIOUS / "run/summary.json").read_text())
+    assert s["benchmarks"] == old["benchmarks"] and s["flags"] == old["flags"]
+    assert s["provenance"] == old["provenance"]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["runs"][-1]["cells_computed"] == 0 and len(meta["runs"]) == 2
+    # the reference rows are the same, but for one: the 15-corruption mean needs the complete grid
+    # now in the CLI table as in the reports (this run has 2 corruptions x 2 severities)
+    new_rows, old_rows = ({r["metric"]: r for r in doc["reference"]} for doc in (s, old))
+    dropped = "ImageNet-C mean top-1, 15 benchmark corruptions [imagenet-c, on the fly]"
+    assert set(old_rows) - set(new_rows) == {dropped} and set(new_rows) <= set(old_rows)
+    assert all(new_rows[k] == old_rows[k] for k in new_rows)
+
+
+def test_previous_layout_partial_work_resumes_from_its_journals(tmp_path, no_compute):
+    """Cells whose work is journalled but not yet recorded (a kill after the last block) are rebuilt
+    from the journals the previous layout named, with no prediction computed."""
+    _previous_data()
+    out = tmp_path / "run"
+    shutil.copytree(PREVIOUS / "run", out)
+    old = _lines(out / "cells.jsonl")
+    journalled = ("imagenet-c", "bgc", "autoattack")
+    (out / "cells.jsonl").write_text("".join(json.dumps(c) + "\n" for c in old if c["benchmark"] not in journalled))
+    journals = sorted(p.name for p in out.glob("*.jsonl"))
+    RobustnessRun(_previous_config(out)).run()
+    assert sorted(p.name for p in out.glob("*.jsonl")) == journals   # no new journal
+    new = {c["key"]: c for c in _lines(out / "cells.jsonl")}
+    counts = ("n", "correct1", "correct5", "skipped", "pred_fingerprint", "vulnerable", "clean_correct",
+              "correct_after", "data", "variant", "param")
+    for c in old:
+        assert {k: c.get(k) for k in counts} == {k: new[c["key"]].get(k) for k in counts}, c["key"]
+
+
+def test_every_benchmark_declares_what_the_orchestrator_needs():
+    units = benchmarks.ordered()
+    assert [b.name for b in units][:2] == ["clean", "imagenet-c"]
+    assert "autoattack" in benchmarks.names() and "autoattack" not in benchmarks.names(default_only=True)
+    for b in units:
+        assert b.dataset in DATASETS, b.name
+        assert b.title and (ROOT / b.doc).is_file(), f"{b.name}: no page {b.doc}"
+        assert dataclasses.is_dataclass(b.options) and b.metrics, b.name
+        for f in dataclasses.fields(b.options):
+            assert f.metadata.get("help"), f"{b.name}: option {f.name} has no help"
+    ids = [m.id for b in units for m in b.metrics]
+    assert len(ids) == len(set(ids)) and "imagenet-c.mce" in ids and "clean.acc1" in ids
+
+
+def test_options_generate_cli_flags_api_keywords_and_config_fields():
+    from pit_eval.cli import build_parser
+    args = build_parser().parse_args(["robustness", "--model", "pit_ti"])
+    config = {f.name: f.default for f in dataclasses.fields(RobustnessConfig)}
+    for name, f in benchmarks.options().items():
+        assert api.OPTIONS[name] == f.default == config[name], name
+        assert getattr(args, name) == benchmarks.parse_option(f, f.default), name
+    a = build_parser().parse_args(["robustness", "--model", "x", "--severities", "2,4", "--pgd-no-random-start",
+                                   "--occlusion-levels", "0.5", "--corruptions", "blur"])
+    cfg = api.build_config("x", **{k: getattr(a, k) for k in benchmarks.options()})
+    assert cfg.severities == (2, 4) and cfg.pgd_random_start is False and cfg.occlusion_levels == (0.5,)
+    assert cfg.corruptions == ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur")
+    assert RobustnessConfig(model="x", severities=[3, "5"]).severities == (3, 5)   # the API's values too
+
+
+def test_bad_option_values_name_their_flag():
+    r = subprocess.run([sys.executable, "run_eval.py", "robustness", "--model", "pit_ti", "--severities", "1,x"],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2
+    assert ("error: argument --severities: severity 'x' is not an integer; use values 1..5, e.g. --severities "
+            "3,4,5") in r.stderr
+    with pytest.raises(ValueError, match=r"--occlusion-levels: expected comma-separated numbers, got 'a'"):
+        RobustnessConfig(model="x", occlusion_levels="a")
+    with pytest.raises(ValueError, match=r"--imagenet-c-block: must be >= 1, got 0"):
+        RobustnessConfig(model="x", imagenet_c_block=0)
+    with pytest.raises(ValueError, match=r"occlusion levels must be fractions in \[0, 1\], got \[2.0\]"):
+        RobustnessConfig(model="x", occlusion_levels=(2,)).validate()
+
+
+def test_paper_columns_name_registered_metrics(monkeypatch):
+    for t in paper.tables():
+        for c in t["columns"]:
+            if c["kind"] == "robustness":
+                assert paper.column_metric(c).id == c["metric"]
+    doc = json.loads(references.PATH.read_text())
+    doc["tables"][1]["columns"][0]["metric"] = "clean.top1"
+    monkeypatch.setattr(references, "load", lambda: doc)
+    with pytest.raises(ValueError) as e:
+        paper.tables()
+    assert str(e.value) == (f"{references.PATH}: table 'robustness', column 'standard': unknown metric "
+                            f"'clean.top1'. Did you mean 'clean.acc1'? Known: {', '.join(benchmarks.metrics())} "
+                            "(a robustness column names '<benchmark>.<metric>')")
+
+
+def test_every_metric_of_a_summary_has_one_comparison():
+    """The CLI table, the run report and the paper report show the same ours · reference · Δ."""
+    c = references.compare("pit_s", 80.0, ("clean_acc1", "clean_acc1_timm"))
+    text = references.comparison_text(c)
+    assert text.startswith("80.00 · 80.9 [pit_readme] / ") and "Δ -0.90 / " in text
+    withheld = references.compare("resnet50.tv_in1k", 50.0, ("mce",), "because")
+    assert withheld["references"] == [] and references.comparison_text(withheld) == "50.00 · reference withheld: because"
+    assert references.compare("pit_s", 50.0, ("mce",), "because")["withheld"] is None   # nothing to withhold
