@@ -19,7 +19,7 @@ class DatasetSpec:
     name: str                 # imagenet | imagenet-c | imagenet-a | ...
     subdir: str               # below --data-root
     env: str                  # environment variable naming the folder
-    labels: str               # "wnid" | "index" | "a" | "r" (subset wnids, masked logits) | "in9"
+    labels: str               # "wnid" | "index" | "a" | "r" (subset wnids, masked logits) | its benchmark's own
 
 
 DATASETS: Dict[str, DatasetSpec] = {s.name: s for s in (
@@ -29,7 +29,8 @@ DATASETS: Dict[str, DatasetSpec] = {s.name: s for s in (
     DatasetSpec("imagenet-r", "imagenet-r", "PIT_EVAL_IMAGENET_R", "r"),
     DatasetSpec("imagenet-sketch", "imagenet-sketch", "PIT_EVAL_IMAGENET_SKETCH", "wnid"),
     DatasetSpec("imagenet-v2", "imagenet-v2", "PIT_EVAL_IMAGENET_V2", "index"),
-    DatasetSpec("imagenet-9", "imagenet-9", "PIT_EVAL_IMAGENET_9", "in9"),  # see background.py
+    DatasetSpec("imagenet-9", "imagenet-9", "PIT_EVAL_IMAGENET_9", "in9"),  # see benchmarks/backgrounds.py
+    DatasetSpec("cue-conflict", "cue-conflict", "PIT_EVAL_CUE_CONFLICT", "cue-conflict"),  # benchmarks/shape_bias.py
 )}
 
 

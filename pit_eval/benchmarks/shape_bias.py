@@ -1,0 +1,191 @@
+"""Shape bias on the cue-conflict stimuli (Geirhos et al., "ImageNet-trained CNNs are biased towards
+texture; increasing shape bias improves accuracy and robustness", ICLR 2019), computed as the
+reference toolbox does (github bethgelab/model-vs-human: ``ShapeBias``,
+``ImageNetProbabilitiesTo16ClassesMapping``).
+
+Layout (``--cue-conflict DIR`` or ``<data-root>/cue-conflict``), the 1,280 stimuli as released::
+
+  <shape category>/<shape><n>-<texture><m>.png      e.g. cat/cat3-elephant1.png (224x224)
+
+Protocol: each image as released (no resize, no crop; ImageNet normalisation inside the model); the
+softmax over the 1000 classes; per image the mean probability over each of the 16 categories'
+ImageNet classes (``CATEGORIES``); the decision is the category with the highest mean. Stimuli whose
+shape and texture categories agree are left out. shape bias = shape decisions / (shape + texture
+decisions); ``shape_fraction`` / ``texture_fraction`` are those decisions over every stimulus
+evaluated, as the toolbox divides them. Page: docs/benchmarks/shape-bias.md.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torchvision.transforms import PILToTensor
+
+from .. import progress
+from ..datasets import fingerprint, thin
+from ..engine import FP_MOD, fingerprint_terms
+from ..images import IMG_EXTENSIONS, DataError, ImageList
+from .backgrounds import check_same_size
+from .base import Benchmark, Cell, Metric, SummaryContext, register
+
+logger = logging.getLogger(__name__)
+
+#: the 16 categories and their ImageNet-1k indices (sorted-WNID order): rgeirhos/texture-vs-shape
+#: code/helper/human_categories.py, the same lists as bethgelab/model-vs-human
+#: modelvshuman/helper/human_categories.py, restricted to the 1000 ILSVRC-2012 classes
+CATEGORIES: Dict[str, Tuple[int, ...]] = {
+    "airplane": (404,),
+    "bear": (294, 295, 296, 297),
+    "bicycle": (444, 671),
+    "bird": (8, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 23, 24, 80, 81, 82, 83, 87, 88, 89, 90, 91, 92,
+             93, 94, 95, 96, 98, 99, 100, 127, 128, 129, 130, 131, 132, 133, 135, 136, 137, 138, 139, 140,
+             141, 142, 143, 144, 145),
+    "boat": (472, 554, 625, 814, 914),
+    "bottle": (440, 720, 737, 898, 899, 901, 907),
+    "car": (436, 511, 817),
+    "cat": (281, 282, 283, 284, 285, 286),
+    "chair": (423, 559, 765, 857),
+    "clock": (409, 530, 892),
+    "dog": (152, 153, 154, 155, 156, 157, 158, 159, 160, 161, 162, 163, 164, 165, 166, 167, 168, 169, 170,
+            171, 172, 173, 174, 175, 176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187, 188, 189,
+            190, 191, 193, 194, 195, 196, 197, 198, 199, 200, 201, 202, 203, 205, 206, 207, 208, 209, 210,
+            211, 212, 213, 214, 215, 216, 217, 218, 219, 220, 221, 222, 223, 224, 225, 226, 228, 229, 230,
+            231, 232, 233, 234, 235, 236, 237, 238, 239, 240, 241, 243, 244, 245, 246, 247, 248, 249, 250,
+            252, 253, 254, 255, 256, 257, 259, 261, 262, 263, 265, 266, 267, 268),
+    "elephant": (385, 386),
+    "keyboard": (508, 878),
+    "knife": (499,),
+    "oven": (766,),
+    "truck": (555, 569, 656, 675, 717, 734, 864, 867),
+}
+NAMES: Tuple[str, ...] = tuple(CATEGORIES)
+
+
+def stimulus_categories(path: str) -> Tuple[str, str]:
+    """(shape, texture) of ``<shape><n>-<texture><m>.png`` as the toolbox reads a name (the part after
+    the last ``_``, before the first ``.``; the texture is what follows the last ``-``, digits
+    removed); the shape category is the folder's."""
+    p = Path(path)
+    stem = p.name.split("_")[-1].split(".")[0]
+    if "-" not in stem:
+        raise DataError(f"cue-conflict stimulus {path}: the name has no '-<texture>' part; stimuli are named "
+                        "<shape><n>-<texture><m>.png, as released")
+    texture = "".join(ch for ch in stem.split("-")[-1] if not ch.isdigit())
+    if texture not in CATEGORIES:
+        raise DataError(f"cue-conflict stimulus {path}: texture category {texture!r} is not one of the 16 "
+                        f"({', '.join(NAMES)})")
+    return p.parent.name, texture
+
+
+def scan(root: str) -> List[Tuple[str, int, int]]:
+    """Every stimulus under ``root``: (path, shape index, texture index), in sorted order."""
+    base = Path(root)
+    if not base.is_dir():
+        raise DataError(f"--cue-conflict {root}: not a directory (the released cue-conflict folder, "
+                        "one sub-folder per shape category)")
+    out = []
+    for folder in sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        if folder.name not in CATEGORIES:
+            raise DataError(f"cue-conflict folder {folder}: {folder.name!r} is not one of the 16 categories "
+                            f"({', '.join(NAMES)}); remove it or give the released tree")
+        for f in sorted(folder.iterdir()):
+            if f.suffix.lower() in IMG_EXTENSIONS:
+                shape, texture = stimulus_categories(str(f))
+                out.append((str(f), NAMES.index(shape), NAMES.index(texture)))
+    if not out:
+        raise DataError(f"--cue-conflict {root}: no stimuli found (<shape category>/<name>.png)")
+    return out
+
+
+def category_means(probs: torch.Tensor) -> torch.Tensor:
+    """(N, 1000) softmax -> (N, 16): the mean probability over each category's ImageNet classes."""
+    return torch.stack([probs[:, list(ix)].mean(dim=1) for ix in CATEGORIES.values()], dim=1)
+
+
+def decide(model, engine, dataset: ImageList, desc: str) -> Tuple[Dict[int, int], int]:
+    """Every stimulus's decision (index into ``NAMES``) and the unreadable ones skipped, over the ranks."""
+    records, skipped = [], 0
+    for images, _, ids, n_skipped in progress.bar(engine.loader(dataset), desc=desc, unit="batch", leave=False,
+                                                  disable=engine.cfg.quiet or not engine.is_main):
+        skipped += n_skipped
+        if len(ids) == 0:
+            continue
+        with torch.inference_mode(), engine.autocast():
+            logits = model(engine.to_input(images))
+        decision = category_means(logits.float().softmax(dim=1)).argmax(dim=1).cpu()
+        records += [(i, d) for i, d in zip(ids.tolist(), decision.tolist())]
+    return dict(r for r in engine.gather(records)), engine.all_reduce({"skipped": skipped})["skipped"]
+
+
+def tally(stimuli: Sequence[Tuple[str, int, int]], decisions: Dict[int, int], skipped: int = 0) -> Dict[str, object]:
+    """The cell's counts: ``correct1`` = shape decisions, ``texture`` = texture decisions (conflict
+    stimuli only), ``n`` = stimuli evaluated; per shape category [shape, texture, conflict stimuli]."""
+    per = {c: [0, 0, 0] for c in NAMES}
+    for i, d in decisions.items():
+        _, shape, texture = stimuli[i]
+        if shape != texture:
+            row = per[NAMES[shape]]
+            row[0] += d == shape
+            row[1] += d == texture
+            row[2] += 1
+    idx = torch.tensor(list(decisions), dtype=torch.long)
+    preds = torch.tensor([decisions[i] for i in decisions], dtype=torch.long)
+    return {"n": len(decisions), "correct1": sum(r[0] for r in per.values()),
+            "texture": sum(r[1] for r in per.values()), "n_conflict": sum(r[2] for r in per.values()),
+            "per_category": per, "skipped": skipped,
+            "pred_fingerprint": int(fingerprint_terms(idx, preds).sum()) % FP_MOD if len(idx) else 0}
+
+
+def _ratio(a: int, b: int) -> Optional[float]:
+    return a / (a + b) if a + b else None
+
+
+class ShapeBias(Benchmark):
+    name, title, dataset, order = "shape-bias", "Shape bias (cue-conflict)", "cue-conflict", 95
+    doc = "docs/benchmarks/shape-bias.md"
+    metrics = (Metric("shape_bias", "shape bias on cue-conflict (0-1; extra, no paper value)", scale=1.0,
+                      column="shape bias"),
+               Metric("shape_fraction", "cue-conflict shape decisions, share of all stimuli", scale=1.0),
+               Metric("texture_fraction", "cue-conflict texture decisions, share of all stimuli", scale=1.0))
+
+    def plan(self, run, opts) -> List[Cell]:
+        root = run.locations[self.dataset].path
+        stimuli = thin(scan(root), run.cfg.max_images)
+        check_same_size([p for p, _, _ in stimuli], "cue-conflict")
+        ds = ImageList([(p, shape) for p, shape, _ in stimuli], PILToTensor(), run.cfg.on_bad_image, root=root)
+        return [Cell("shape-bias", self.name, "cue-conflict", None, fingerprint(ds),
+                     run=lambda rd: tally(stimuli, *decide(run.model, run.engine, ds, "cue-conflict")))]
+
+    def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
+        if not cells:
+            return None
+        c = cells[0]
+        shape, texture, n = c["correct1"], c["texture"], c["n"]
+        return {"shape_bias": _ratio(shape, texture), "shape_fraction": shape / n if n else None,
+                "texture_fraction": texture / n if n else None, "n_conflict": c["n_conflict"], "n": n,
+                "per_category": {k: {"shape_bias": _ratio(s, t), "shape": s, "texture": t, "n_conflict": k_n}
+                                 for k, (s, t, k_n) in c["per_category"].items()}}
+
+    def plots(self, runs):
+        """The familiar figure: the 16 categories down, shape bias across (1 = shape, left)."""
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(5, 6))
+        for k, (label, e) in enumerate(runs):
+            marker = "os^Dv<>p"[k % 8]
+            xs = [e["per_category"][c]["shape_bias"] for c in NAMES]
+            ax.scatter([x for x in xs if x is not None], [i for i, x in enumerate(xs) if x is not None],
+                       marker=marker, label=label)
+            if e["shape_bias"] is not None:
+                ax.axvline(e["shape_bias"], color=ax.collections[-1].get_facecolor()[0], lw=1, ls="--")
+        ax.set_yticks(range(len(NAMES)), NAMES)
+        ax.set_ylim(len(NAMES) - 0.5, -0.5)
+        ax.set_xlim(1, 0)
+        ax.set_xlabel("fraction of 'shape' decisions (dashed: the model's shape bias)")
+        ax.set_title("shape bias per category (cue-conflict)")
+        ax.legend(fontsize=7)
+        return {"shape_bias_per_category": fig}
+
+
+register(ShapeBias())
