@@ -1,6 +1,8 @@
-"""Where each benchmark's data lives, how it is labelled, and how it is fingerprinted."""
+"""Datasets: where each lives (flag > environment variable > ``--data-root`` > the embedded sample),
+its class-folder layout and labels, and how a dataset is fingerprinted. Layouts: docs/robustness.md."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -8,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .images import (SAMPLE_ROOT, ImageList, imagenet_wnids,
-                   scan_class_folders, subset_indices)
+from .images import IMG_EXTENSIONS, SAMPLE_ROOT, DataError, ImageList
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,56 @@ DATASETS: Dict[str, DatasetSpec] = {s.name: s for s in (
     DatasetSpec("imagenet-9", "imagenet-9", "PIT_EVAL_IMAGENET_9", "in9"),  # see benchmarks/backgrounds.py
     DatasetSpec("cue-conflict", "cue-conflict", "PIT_EVAL_CUE_CONFLICT", "cue-conflict"),  # benchmarks/shape_bias.py
 )}
+
+
+# ----------------------------------------------------------------------------- class lists
+def _timm_info(name: str) -> List[str]:
+    import timm.data
+    path = Path(timm.data.__file__).parent / "_info" / name
+    return path.read_text().split()
+
+
+@functools.lru_cache(None)
+def imagenet_wnids() -> List[str]:
+    """The 1000 ImageNet-1k wnids in class-index order (timm's shipped list)."""
+    return _timm_info("imagenet_synsets.txt")
+
+
+@functools.lru_cache(None)
+def subset_indices(subset: str) -> List[int]:
+    """Indices into the 1000 classes for ImageNet-A or -R (timm's files, = Hendrycks' indices_in_1k)."""
+    return [int(i) for i in _timm_info(f"imagenet_{subset}_indices.txt")]
+
+
+# ----------------------------------------------------------------------------- decoding
+# ----------------------------------------------------------------------------- folders
+def _images_in(folder: Path) -> List[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
+
+
+def scan_class_folders(root: str | os.PathLike, class_names: Sequence[str], what: str,
+                       flag: str) -> List[Tuple[str, int]]:
+    """List ``(path, label)`` for ``root/<class name>/<image>``; label = position in ``class_names``.
+
+    Folders not in ``class_names`` are an error (a wrong dataset or layout); so are a missing root
+    and no images at all. A subset of the classes is allowed (and logged)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{what} folder {str(root)!r} does not exist; point {flag} at it")
+    pos = {c: i for i, c in enumerate(class_names)}
+    dirs = sorted(d for d in root.iterdir() if d.is_dir())
+    bad = [d.name for d in dirs if d.name not in pos]
+    if bad:
+        raise DataError(f"{what} folder {str(root)!r} has {len(bad)} class folder(s) that are not "
+                        f"expected classes, e.g. {bad[:5]}; expected folders named like "
+                        f"{list(class_names[:3])}. Is {flag} pointing at the right level?")
+    samples = [(str(p), pos[d.name]) for d in dirs for p in _images_in(d)]
+    if not samples:
+        raise DataError(f"{what} folder {str(root)!r} contains no images (expected "
+                        f"{str(root)}/<class>/<image>); point {flag} at a populated copy")
+    if len(dirs) != len(class_names):
+        logger.info("%s: %d of %d classes present in %s", what, len(dirs), len(class_names), root)
+    return samples
 
 
 def flag(name: str) -> str:

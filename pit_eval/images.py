@@ -1,23 +1,13 @@
-"""Images: decoding any file to 8-bit RGB, class-folder scanning, eval transforms, and the image-list
-dataset (with skip-aware collation) that every classification benchmark reads. Where each dataset
-lives and how it is labelled is in :mod:`pit_eval.datasets`.
-
-Layouts (under ``--data-root``, or each given on its own):
-  imagenet/val/<wnid>/*.JPEG                      clean validation set (1000 classes)
-  imagenet-c/<corruption>/<severity>/<wnid>/*     pre-rendered ImageNet-C (already 224x224)
-  imagenet-a/<wnid>/*, imagenet-r/<wnid>/*        200-class subsets (logits masked to the 200)
-  imagenet-sketch/<wnid>/*                        1000 classes
-  imagenet-v2/<class index 0..999>/*              1000 classes, folders named by class index
-  imagenet-9/{original,mixed_same,...,fg_mask}/val/<class>/*   IN-9 (see background.py)
-"""
+"""Images: decoding any file to 8-bit RGB, eval transforms, and the image-list dataset (with
+skip-aware collation) that every classification benchmark reads; ``DataError``, the error of bad
+data. Where each dataset lives, its layout and labels: :mod:`pit_eval.datasets`."""
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -41,26 +31,6 @@ class BadImageError(DataError):
     pass
 
 
-# ----------------------------------------------------------------------------- class lists
-def _timm_info(name: str) -> List[str]:
-    import timm.data
-    path = Path(timm.data.__file__).parent / "_info" / name
-    return path.read_text().split()
-
-
-@functools.lru_cache(None)
-def imagenet_wnids() -> List[str]:
-    """The 1000 ImageNet-1k wnids in class-index order (timm's shipped list)."""
-    return _timm_info("imagenet_synsets.txt")
-
-
-@functools.lru_cache(None)
-def subset_indices(subset: str) -> List[int]:
-    """Indices into the 1000 classes for ImageNet-A or -R (timm's files, = Hendrycks' indices_in_1k)."""
-    return [int(i) for i in _timm_info(f"imagenet_{subset}_indices.txt")]
-
-
-# ----------------------------------------------------------------------------- decoding
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Decode any image to 8-bit RGB: grayscale is replicated, CMYK converted, alpha composited on
     white, 16-bit scaled (not clipped) to 8-bit. Raises BadImageError naming the file."""
@@ -90,36 +60,6 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(bg, rgba).convert("RGB")
     return im.convert("RGB")
-
-
-# ----------------------------------------------------------------------------- folders
-def _images_in(folder: Path) -> List[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
-
-
-def scan_class_folders(root: str | os.PathLike, class_names: Sequence[str], what: str,
-                       flag: str) -> List[Tuple[str, int]]:
-    """List ``(path, label)`` for ``root/<class name>/<image>``; label = position in ``class_names``.
-
-    Folders not in ``class_names`` are an error (a wrong dataset or layout); so are a missing root
-    and no images at all. A subset of the classes is allowed (and logged)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{what} folder {str(root)!r} does not exist; point {flag} at it")
-    pos = {c: i for i, c in enumerate(class_names)}
-    dirs = sorted(d for d in root.iterdir() if d.is_dir())
-    bad = [d.name for d in dirs if d.name not in pos]
-    if bad:
-        raise DataError(f"{what} folder {str(root)!r} has {len(bad)} class folder(s) that are not "
-                        f"expected classes, e.g. {bad[:5]}; expected folders named like "
-                        f"{list(class_names[:3])}. Is {flag} pointing at the right level?")
-    samples = [(str(p), pos[d.name]) for d in dirs for p in _images_in(d)]
-    if not samples:
-        raise DataError(f"{what} folder {str(root)!r} contains no images (expected "
-                        f"{str(root)}/<class>/<image>); point {flag} at a populated copy")
-    if len(dirs) != len(class_names):
-        logger.info("%s: %d of %d classes present in %s", what, len(dirs), len(class_names), root)
-    return samples
 
 
 # ----------------------------------------------------------------------------- transforms

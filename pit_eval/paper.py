@@ -6,7 +6,7 @@ reference metrics shown beside it, rows = models; a robustness column names a be
 data allows, prints the plan (what runs, what is skipped and which flag or path would enable it, a
 time estimate), runs the cells through the robustness runner and the results store (one directory per
 model under ``<out>/robustness``; resumable; sharded under torchrun), measures size and speed with
-the benchmark command, reads detection results, then writes the paper report
+the speed command, reads detection results, then writes the paper report
 (:mod:`pit_eval.paper_report`).
 """
 from __future__ import annotations
@@ -87,7 +87,7 @@ class PlannedCell:
     table: str
     model: str
     column: str
-    status: str             # "run" | "skip" | "result" (detection / benchmark: read from results)
+    status: str             # "run" | "skip" | "result" (detection / speed: read from results)
     why: str = ""           # for skips: what is missing and how to enable it
 
 
@@ -100,7 +100,7 @@ class Plan:
     sample: bool
     weights: Dict[str, str]              # model -> weights source to use
     forwards: Dict[str, int]             # model -> forward-pass equivalents
-    speed_models: List[str]              # models of the classification table (benchmark command)
+    speed_models: List[str]              # models of the classification table (speed command)
     detection_rows: Dict[str, Optional[str]]  # row -> results dir / work_dir found
 
     def seconds_estimate(self) -> Dict[str, Optional[float]]:
@@ -134,7 +134,7 @@ def make_plan(cfg: PaperConfig) -> Plan:
 
 
 def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
-    if c["kind"] == "benchmark":
+    if c["kind"] == "speed":
         if m not in speed:
             speed.append(m)
         return PlannedCell(t["id"], m, c["id"], "run")
@@ -203,7 +203,7 @@ def format_plan(plan: Plan) -> str:
         lines.append(f"  run   {m:22s} weights {plan.weights[m]:6s} {', '.join(bs)}  "
                      f"({plan.forwards[m]:,} forward-equivalents, {eta})")
     if plan.speed_models:
-        lines.append(f"  run   size and speed of {', '.join(plan.speed_models)} (benchmark command)")
+        lines.append(f"  run   size and speed of {', '.join(plan.speed_models)} (speed command)")
     for d, where in plan.detection_rows.items():
         if where:
             lines.append(f"  read  {d:22s} detection results from {where}")
@@ -253,19 +253,19 @@ def _run_model(plan: Plan, model: str) -> str:
 
 
 def _run_speed(plan: Plan) -> Optional[str]:
-    from .benchmark import BenchmarkConfig, run_benchmark
+    from .speed import SpeedConfig, run_speed
     from .engine import Engine
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         logger.warning("paper: size and speed are not measured under torchrun (one process must time "
-                       "the models); run `run_eval.py benchmark` separately")
+                       "the models); run `run_eval.py speed` separately")
         return None
-    out = str(Path(plan.cfg.out) / "benchmark")
+    out = str(Path(plan.cfg.out) / "speed")
     eng = plan.cfg.engine
     cpu = Engine._select_device(eng.device, 0).type == "cpu"
-    bc = BenchmarkConfig(models=tuple(plan.speed_models), out=out, batch_size=8 if cpu else 128,
+    bc = SpeedConfig(models=tuple(plan.speed_models), out=out, batch_size=8 if cpu else 128,
                          repeats=3 if cpu else 5, iters=1 if cpu else 3, warmup=1 if cpu else 2,
                          engine=eng)
-    run_benchmark(bc)
+    run_speed(bc)
     return out
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from . import references
+from .benchmarks.base import walk
 from .paper import column_metric
 from .report import settings_text
 from .results import atomic_write, csv_text
@@ -24,14 +25,9 @@ def _summary(directory: Optional[str]) -> Optional[dict]:
 
 
 def _at(doc, path):
-    for k in path:
-        if isinstance(doc, dict):
-            doc = doc.get(k)
-        elif isinstance(doc, list) and isinstance(k, int) and k < len(doc):
-            doc = doc[k]
-        else:
-            return None
-    return doc if isinstance(doc, (int, float)) and not isinstance(doc, bool) else None
+    """The number at ``path`` in ``doc``, or None."""
+    v = walk(doc, path)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _ours(col: dict, model: str, runs, speed, det) -> tuple:
@@ -42,7 +38,7 @@ def _ours(col: dict, model: str, runs, speed, det) -> tuple:
         s = _summary(runs.get(model))
         entry = (s or {}).get("benchmarks", {}).get(metric.benchmark)
         return metric.shown(entry), None, s, entry
-    if col["kind"] == "benchmark":
+    if col["kind"] == "speed":
         s = _summary(speed)
         if s is None:
             return None, None, None, None
@@ -56,15 +52,9 @@ def _ours(col: dict, model: str, runs, speed, det) -> tuple:
         s = _summary(det.get(model))
         v = _at(s.get("benchmarks", {}), col["path"]) if s else None
         req = col.get("requires")
-        if v is not None and req and _at_flag(s.get("benchmarks", {}), req) is not True:
+        if v is not None and req and walk(s.get("benchmarks", {}), req) is not True:
             v = None
     return (None if v is None else v * col["scale"]), None, s, None
-
-
-def _at_flag(doc, path):
-    for k in path:
-        doc = doc.get(k) if isinstance(doc, dict) else None
-    return doc
 
 
 def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:

@@ -38,9 +38,9 @@ class Run:
     @property
     def group(self) -> str:
         """Comparability group: runs in different groups are never put in one column."""
-        if self.kind == "benchmark":
+        if self.kind == "speed":
             d = self.meta["identity"]["device"]
-            return f"benchmark on {d.get('gpu', d['device'])}, batch {self.meta['identity']['batch_size']}"
+            return f"speed on {d.get('gpu', d['device'])}, batch {self.meta['identity']['batch_size']}"
         flags = self.summary.get("flags", [])
         if self.kind == "detection":
             data = self.meta["identity"].get("data", {})
@@ -66,7 +66,7 @@ def find_runs(inputs: List[str]) -> List[Run]:
                 runs.append(Run(meta.parent))
     if not runs:
         raise ResultsError(f"no results found under {', '.join(inputs)} (no meta.json); run "
-                           "run_eval.py robustness / detection / benchmark first")
+                           "run_eval.py robustness / detection / speed first")
     return runs
 
 
@@ -74,11 +74,14 @@ def _pct(v) -> Optional[float]:
     return None if v is None else 100.0 * v
 
 
-def robustness_row(run: Run) -> Dict[str, object]:
-    """One run's row: every benchmark metric that has a report column (display units)."""
-    b = run.summary["benchmarks"]
-    return {"model": run.model, "weights": run.meta["identity"]["weights"]["source"],
-            **{m.column: m.shown(b.get(m.benchmark)) for m in benchmarks.metrics().values() if m.column}}
+def robustness_rows(runs: List[Run]) -> List[Dict[str, object]]:
+    """One row per run: every metric with a report column (display units) of the benchmarks any of
+    these runs ran; a metric a run does not define (an incomplete grid) is empty."""
+    ran = {name for r in runs for name in r.summary["benchmarks"]}
+    metrics = [m for m in benchmarks.metrics().values() if m.column and m.benchmark in ran]
+    return [{"model": r.model, "weights": r.meta["identity"]["weights"]["source"],
+             **{m.column: m.shown(r.summary["benchmarks"].get(m.benchmark)) for m in metrics},
+             "run": r.path.name} for r in runs]
 
 
 def _fmt(v) -> str:
@@ -145,9 +148,9 @@ def make_plots(runs: List[Run]) -> Dict[str, bytes]:
         ax.set_title("detection AP vs corruption severity")
         ax.legend(fontsize=7)
         plots["det_ap_vs_severity"] = _fig_png(fig)
-    bench_runs = [r for r in runs if r.kind == "benchmark"]
-    if bench_runs and rob:
-        ips = {m: row["infer_ips_median"] for b in bench_runs for m, row in b.summary["models"].items()}
+    speed_runs = [r for r in runs if r.kind == "speed"]
+    if speed_runs and rob:
+        ips = {m: row["infer_ips_median"] for b in speed_runs for m, row in b.summary["models"].items()}
         pts = [(ips[r.model], 100 * r.summary["benchmarks"]["clean"]["acc1"], r.model) for r in rob
                if r.model in ips and r.summary["benchmarks"].get("clean")]
         if pts:
@@ -172,7 +175,7 @@ def _sections(runs: List[Run]) -> List[Tuple[str, str, List[dict]]]:
     for g, rs in sorted(groups.items()):
         kind = rs[0].kind
         if kind == "robustness":
-            rows = _drop_empty_columns([{**robustness_row(r), "run": r.path.name} for r in rs])
+            rows = robustness_rows(rs)
         elif kind == "detection":
             rows = []
             for r in rs:
@@ -198,12 +201,6 @@ def _sections(runs: List[Run]) -> List[Tuple[str, str, List[dict]]]:
                "kept apart because their data, subset or device differ.")
         out.append((g, why, rows))
     return out
-
-
-def _drop_empty_columns(rows: List[dict]) -> List[dict]:
-    """Metric columns no run of the group has are left out (a benchmark none of them ran)."""
-    keep = [k for k in rows[0] if any(r.get(k) is not None for r in rows)]
-    return [{k: r.get(k) for k in keep} for r in rows]
 
 
 def provenance(runs: List[Run]) -> List[dict]:

@@ -35,7 +35,9 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
-KINDS = ("robustness", "detection", "benchmark")
+KINDS = ("robustness", "detection", "speed")
+#: kinds written under an earlier name, read as today's
+LEGACY_KINDS = {"benchmark": "speed"}
 #: the versions a cell's provenance records (those that can change a prediction)
 CELL_VERSIONS = ("pit_eval", "torch", "timm")
 #: how messages name each cell setting
@@ -138,11 +140,11 @@ class RunLock:
         if not isinstance(pid, int):
             return True
         try:
-            os.kill(pid, 0)
+            os.kill(pid, 0)      # signal 0: only asks whether the process exists
         except ProcessLookupError:
-            return True
+            return True          # gone: a killed run left the lock
         except PermissionError:
-            return False
+            pass                 # exists, owned by another user
         return False
 
     def release(self) -> None:
@@ -347,6 +349,7 @@ def read_meta(path: str | os.PathLike) -> dict:
         raise ResultsError(f"{str(path)!r} is not a results directory (no meta.json)") from None
     except json.JSONDecodeError as e:
         raise ResultsError(f"{str(p)!r} is corrupt ({e}); re-run to rebuild it") from None
+    meta["kind"] = LEGACY_KINDS.get(meta.get("kind"), meta.get("kind"))
     if meta.get("schema_version") != SCHEMA_VERSION or meta.get("kind") not in KINDS:
         raise ResultsError(f"{str(p)!r} has schema version {meta.get('schema_version')!r} / kind "
                            f"{meta.get('kind')!r}; this pit_eval reads version {SCHEMA_VERSION} "

@@ -17,7 +17,8 @@ import torch
 from PIL import Image
 
 from pit_eval.benchmarks.autoattack import attack_batch
-from pit_eval.images import SAMPLE_ROOT, EvalTransform, imagenet_wnids, load_rgb
+from pit_eval.images import SAMPLE_ROOT, EvalTransform, load_rgb
+from pit_eval.datasets import imagenet_wnids
 from pit_eval.models import Normalized, create_model
 
 from bench_bgc import Counting  # scripts/ is on the path when run as a script

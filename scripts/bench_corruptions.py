@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from pit_eval.corruptions import GROUPS, IMAGENET_C, PROTOCOLS, batched, corrupt_image, parse_severities
+from pit_eval.corruptions import GROUPS, IMAGENET_C, PROTOCOLS, torch_backend, corrupt_image, parse_severities
 from pit_eval.images import SAMPLE_ROOT, load_rgb
 
 
@@ -46,11 +46,11 @@ def _ms(backend: str, imgs, name: str, sev: int, protocol: str) -> float:
 
 def _torch_ms(imgs, name: str, sev: int, batch: int, device: str, protocol: str) -> float:
     x = torch.from_numpy(np.stack((imgs * batch)[:batch])).to(device)
-    batched.corrupt_batch(x[:2], name, sev, [0, 1], protocol)  # warm-up (first-call allocations, caches)
+    torch_backend.corrupt_batch(x[:2], name, sev, [0, 1], protocol)  # warm-up (first-call allocations, caches)
     if device.startswith("cuda"):
         torch.cuda.synchronize()   # the warm-up's kernels are not timed
     t0 = time.perf_counter()
-    batched.corrupt_batch(x, name, sev, list(range(batch)), protocol)
+    torch_backend.corrupt_batch(x, name, sev, list(range(batch)), protocol)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return 1000 * (time.perf_counter() - t0) / batch
@@ -62,12 +62,13 @@ def _end_to_end(backend: str, repeat: int, workers: int, device: str, one_decode
     cell by cell (each cell decodes every image) or as the runner does it, in one-decode passes."""
     from pit_eval.corruptions import CorruptedImageNet, ImageNetCPass
     from pit_eval.engine import Engine, EngineConfig
-    from pit_eval.images import EvalTransform, ImageList, imagenet_wnids, scan_class_folders
+    from pit_eval.images import EvalTransform, ImageList
+    from pit_eval.datasets import imagenet_wnids, scan_class_folders
     root = SAMPLE_ROOT / "imagenet" / "val"
     base = ImageList(scan_class_folders(root, imagenet_wnids(), "imagenet", "--imagenet") * repeat,
                      EvalTransform().full(), root=str(root))
     engine = Engine(EngineConfig(device=device, batch_size=16, workers=workers, quiet=True))
-    cells = [CorruptedImageNet(base, name, 3, backend=batched.render_backend(backend, name, 3, protocol),
+    cells = [CorruptedImageNet(base, name, 3, backend=torch_backend.render_backend(backend, name, 3, protocol),
                                protocol=protocol, threads=max(1, workers)) for name in GROUPS["common"]]
     n, t0 = 0, time.perf_counter()
     if one_decode:  # a pass for the cells torch renders, one for those the exact backend renders
@@ -90,7 +91,8 @@ def _per_core(repeat: int, workers: int, model_name: str, protocol: str) -> None
     import timm
     from pit_eval.corruptions import CorruptedImageNet, ImageNetCPass
     from pit_eval.engine import Engine, EngineConfig
-    from pit_eval.images import EvalTransform, ImageList, imagenet_wnids, scan_class_folders
+    from pit_eval.images import EvalTransform, ImageList
+    from pit_eval.datasets import imagenet_wnids, scan_class_folders
     from pit_eval.models import Normalized
     from pit_eval.stall import StallMeter
     root = SAMPLE_ROOT / "imagenet" / "val"
@@ -169,7 +171,7 @@ def main() -> None:
     for name in names:
         for s in sevs:
             r, f = _ms("reference", imgs, name, s, a.protocol), _ms("fast", imgs, name, s, a.protocol)
-            torch_renders = batched.supports(name, s, a.protocol)
+            torch_renders = torch_backend.supports(name, s, a.protocol)
             t = (_torch_ms(imgs, name, s, a.torch_batch, a.device, a.protocol) if torch_renders else f) \
                 if a.torch_batch else float("nan")
             if name in GROUPS["common"]:

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pit_eval.images import EvalTransform, ImageList, imagenet_wnids, scan_class_folders
+from pit_eval.images import EvalTransform, ImageList
+from pit_eval.datasets import imagenet_wnids, scan_class_folders
 from pit_eval.engine import Engine, EngineConfig
 from pit_eval.models import Normalized, create_model
 

@@ -108,7 +108,8 @@ class Context:
             torch.cuda.synchronize(self.device)
 
     def dataset(self, transform, n: int):
-        from pit_eval.images import ImageList, imagenet_wnids, scan_class_folders
+        from pit_eval.images import ImageList
+        from pit_eval.datasets import imagenet_wnids, scan_class_folders
         samples = scan_class_folders(self.val, imagenet_wnids(), "gpu-check", "--x")[:n]
         return ImageList(samples, transform, root=str(self.val))
 
@@ -166,7 +167,7 @@ def _lite0(ctx: Context, engine):
 
 # ----------------------------------------------------------------------------- sections
 def forward(ctx: Context) -> dict:
-    from pit_eval.benchmark import throughput_ratios
+    from pit_eval.speed import throughput_ratios
     sc, rows, ips = ctx.scale, [], {"fp32": {}, "bf16": {}, "bf16+compile": {}}
     for name in sc.models:
         row = {"model": name}
@@ -207,7 +208,8 @@ def clean(ctx: Context) -> dict:
 
 
 def imagenet_c(ctx: Context) -> dict:
-    from pit_eval.corruptions import GROUPS, IMAGENET_C, CorruptedImageNet, ImageNetCPass, batched
+    from pit_eval.corruptions import GROUPS, IMAGENET_C, CorruptedImageNet, ImageNetCPass
+    from pit_eval.corruptions.torch_backend import render_backend
     from pit_eval.stall import StallMeter, merge
     sc = ctx.scale
     rows = []
@@ -215,7 +217,7 @@ def imagenet_c(ctx: Context) -> dict:
         eng = ctx.engine(amp=ctx.amp, batch_size=sc.batch)
         model, tf = _model(ctx, sc.models[0], eng)
         base = ctx.dataset(tf.full(), sc.c_images)
-        cells = [CorruptedImageNet(base, c, 3, backend=batched.render_backend(backend, c, 3, IMAGENET_C),
+        cells = [CorruptedImageNet(base, c, 3, backend=render_backend(backend, c, 3, IMAGENET_C),
                                    threads=eng.workers) for c in GROUPS["common"]]
         timings = []
         for group in ([c for c in cells if c.renders_in_loop], [c for c in cells if not c.renders_in_loop]):
@@ -231,32 +233,32 @@ def imagenet_c(ctx: Context) -> dict:
                      "workers": eng.workers, "image-cells/s": t["image_cells_per_s"],
                      "stall share": t["stall_share"], "device busy": t["device_busy"]})
     return {"tables": {"on-the-fly ImageNet-C, 15 corruptions at severity 3": rows,
-                       f"torch backend on the device, batch {sc.batch}": torch_backend(ctx)}}
+                       f"torch backend on the device, batch {sc.batch}": torch_rendering(ctx)}}
 
 
-def torch_backend(ctx: Context) -> List[dict]:
+def torch_rendering(ctx: Context) -> List[dict]:
     """ms per image per corruption at the check's batch, and agreement with the exact backend."""
     import numpy as np
     from torchvision import transforms as T
     sys.path.insert(0, str(ROOT / "scripts"))
     from bench_corruptions import _torch_ms
-    from pit_eval.corruptions import GROUPS, IMAGENET_C, batched
+    from pit_eval.corruptions import GROUPS, IMAGENET_C, torch_backend
     from pit_eval.images import load_rgb
     prep = T.Compose([T.Resize(256), T.CenterCrop(224)])
     paths = sorted(ctx.val.rglob("*.JPEG"))[:ctx.scale.validate]
     crops = [np.asarray(prep(load_rgb(p))) for p in paths]
     rows = []
     for name in GROUPS["common"]:
-        if not batched.supports(name, 3, IMAGENET_C):
+        if not torch_backend.supports(name, 3, IMAGENET_C):
             rows.append({"corruption": name, "ms/image": None,
-                         "verdict": f"exact backend ({batched.exact_only(IMAGENET_C)[name]})"})
+                         "verdict": f"exact backend ({torch_backend.exact_only(IMAGENET_C)[name]})"})
             continue
         ms = _torch_ms(crops, name, 3, ctx.scale.batch, str(ctx.device), IMAGENET_C)
-        st = batched.pixel_differences(crops, name, 3, [7919 * i + 3 for i in range(len(crops))], str(ctx.device),
+        st = torch_backend.pixel_differences(crops, name, 3, [7919 * i + 3 for i in range(len(crops))], str(ctx.device),
                                        IMAGENET_C)
         rows.append({"corruption": name, "ms/image": round(ms, 3), "max abs Δ": st["max_abs"],
                      "mean abs Δ": round(st["mean_abs"], 5), "share > 1 level": st["share_over_1"],
-                     "verdict": "within thresholds" if batched.meets_thresholds(st) else "OUTSIDE THRESHOLDS"})
+                     "verdict": "within thresholds" if torch_backend.meets_thresholds(st) else "OUTSIDE THRESHOLDS"})
     return rows
 
 

@@ -233,7 +233,7 @@ def main() -> None:
 
 
 def _class_index(wnid: str) -> int:
-    from pit_eval.images import imagenet_wnids
+    from pit_eval.datasets import imagenet_wnids
     return imagenet_wnids().index(wnid)
 
 

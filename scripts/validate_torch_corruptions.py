@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torchvision import transforms as T
 
-from pit_eval.corruptions import GROUPS, PROTOCOLS, batched, jpeg_round_trip
+from pit_eval.corruptions import GROUPS, PROTOCOLS, torch_backend, jpeg_round_trip
 from pit_eval.images import SAMPLE_ROOT, load_rgb
 
 PREPARE = T.Compose([T.Resize(256), T.CenterCrop(224)])
@@ -62,18 +62,18 @@ def main() -> None:
     imgs = photos(a.images)
     net = lite0(a.device)
     names = GROUPS[a.corruptions] if a.corruptions in GROUPS else a.corruptions.split(",")
-    print(f"{len(imgs)} images, device {a.device}, {a.protocol} protocol; thresholds {batched.THRESHOLDS}\n")
+    print(f"{len(imgs)} images, device {a.device}, {a.protocol} protocol; thresholds {torch_backend.THRESHOLDS}\n")
     print("| corruption | sev | max abs | mean abs | share > 1 level | top-1 agreement | verdict |")
     print("|---|---|---|---|---|---|---|")
     for name in names:
-        if not batched.supports(name, 1, a.protocol):
-            print(f"| {name} | all | — | — | — | — | exact backend ({batched.exact_only(a.protocol)[name]}) |")
+        if not torch_backend.supports(name, 1, a.protocol):
+            print(f"| {name} | all | — | — | — | — | exact backend ({torch_backend.exact_only(a.protocol)[name]}) |")
             continue
         for s in range(1, 6):
             seeds = [7919 * i + s for i in range(len(imgs))]
-            st = batched.pixel_differences(imgs, name, s, seeds, a.device, a.protocol)
+            st = torch_backend.pixel_differences(imgs, name, s, seeds, a.device, a.protocol)
             agree = float((top1(net, st["exact"], a.device) == top1(net, st["torch"], a.device)).mean())
-            verdict = "torch" if batched.meets_thresholds(st) else "REFUSED (exact)"
+            verdict = "torch" if torch_backend.meets_thresholds(st) else "REFUSED (exact)"
             print(f"| {name} | {s} | {st['max_abs']} | {st['mean_abs']:.5f} | {st['share_over_1']:.2e} "
                   f"| {agree:.3f} | {verdict} |")
 

@@ -31,7 +31,7 @@ def lite0():
 @pytest.fixture(scope="module")
 def batch(lite0):
     """The five sample photographs through the model's eval transform, in [0, 1], with labels."""
-    from pit_eval.images import imagenet_wnids
+    from pit_eval.datasets import imagenet_wnids
     tf = EvalTransform.from_model(lite0).full()
     paths = sorted((SAMPLE_ROOT / "imagenet" / "val").rglob("*.*"))
     x = torch.stack([tf(load_rgb(p)) for p in paths]).float().div(255)

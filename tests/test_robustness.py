@@ -122,7 +122,8 @@ def test_other_model_in_same_dir_is_refused(tmp_path):
 
 def _mini_imagenet_c(root: Path, clean: Path):
     """A pre-rendered tree <root>/<corruption>/<severity>/<wnid>/<file> (224x224, like the release)."""
-    from pit_eval.images import ImageList, EvalTransform, scan_class_folders, imagenet_wnids
+    from pit_eval.images import ImageList, EvalTransform
+    from pit_eval.datasets import scan_class_folders, imagenet_wnids
     base = ImageList(scan_class_folders(clean, imagenet_wnids(), "i", "--i"), EvalTransform().full(),
                      root=str(clean))
     for c in ("gaussian_noise", "glass_blur"):
@@ -239,7 +240,8 @@ def test_mce_is_compared_only_under_the_released_sets_generator(tmp_path):
     with the reason, in the summary, the CLI table and the report. Under the imagenet-c protocol (the
     default) and from the released files it is compared, and every ImageNet-C metric names its protocol."""
     from pit_eval.report import build_report
-    from pit_eval.benchmarks.imagenet_c import ON_THE_FLY_WITHHELD, format_table
+    from pit_eval.benchmarks.imagenet_c import ON_THE_FLY_WITHHELD
+    from pit_eval.robustness import format_table
     s = _run(tmp_path / "runs" / "fly", model="resnet50.tv_in1k", benchmarks=("imagenet-c",),
              corruption_protocol="imagecorruptions")
     ic = s["benchmarks"]["imagenet-c"]
@@ -247,7 +249,7 @@ def test_mce_is_compared_only_under_the_released_sets_generator(tmp_path):
     assert ic["comparison_withheld"] == ON_THE_FLY_WITHHELD
     row, = [r for r in s["reference"] if r["metric"] == "ImageNet-C mCE [imagecorruptions, on the fly]"]
     assert row["references"] == [] and row["withheld"] == ON_THE_FLY_WITHHELD
-    assert "comparison withheld: rendered on the fly with imagecorruptions" in format_table(s)
+    assert "reference withheld: rendered on the fly with imagecorruptions" in format_table(s)
     md = Path(build_report([str(tmp_path / "runs")], str(tmp_path / "rep"))[0]).read_text()
     assert "| imagecorruptions, on the fly |" in md and "imagenet_c_readme" not in md
     s = _run(tmp_path / "runs2" / "fly", model="resnet50.tv_in1k", benchmarks=("imagenet-c",))

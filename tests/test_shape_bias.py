@@ -13,7 +13,8 @@ from torch import nn
 import pit_eval
 from pit_eval import references
 from pit_eval.benchmarks.shape_bias import CATEGORIES, NAMES
-from pit_eval.images import SAMPLE_ROOT, DataError, imagenet_wnids
+from pit_eval.images import SAMPLE_ROOT, DataError
+from pit_eval.datasets import imagenet_wnids
 
 QUIET = dict(batch_size=3, workers=0, quiet=True, device="cpu")
 

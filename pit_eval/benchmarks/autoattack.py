@@ -1,19 +1,8 @@
-"""AutoAttack (Croce & Hein 2020) through torchattacks 3.5.1, as a robustness benchmark.
-
-``torchattacks.AutoAttack(version="standard")`` runs APGD-CE, APGD-T, FAB-T and Square one after
-the other, each on the images the previous ones did not fool. Its constructor leaves APGD / APGD-T /
-FAB at 10 iterations and targets ``n_classes - 1`` classes (999 on ImageNet); the standard version
-that RobustBench's ImageNet L-inf leaderboard reports uses 100 iterations and 9 target classes. We
-set those attributes of torchattacks' attacks so the attack is that standard version:
-
-  APGD-CE 100 iterations, APGD-T 100 iterations x 9 targets, FAB-T 100 iterations x 9 targets,
-  Square 5,000 queries; one restart each; L-inf, eps in /255 of [0, 1] pixels (default 4/255).
-
-The images are an evenly spaced subset of ImageNet val (default 5,000, as RobustBench; its own
-subset is a fixed list we do not have, so the two sets differ). Each batch is seeded from (seed,
-batch index) and journalled when done (``autoattack-<hash>.jsonl``): a killed run loses at most the
-batch in flight; under torchrun the batches are spread over the ranks. Not run unless named
-(``--benchmarks ...,autoattack``): hours on a GPU. Page: docs/benchmarks/autoattack.md.
+"""AutoAttack (Croce & Hein 2020) through torchattacks 3.5.1, set to the standard version RobustBench
+reports (APGD-CE and APGD-T x9 / FAB-T x9 at 100 iterations, Square 5,000 queries; torchattacks'
+constructor leaves 10 iterations and 999 targets), L-inf on an evenly spaced ImageNet val subset; each
+batch seeded and journalled (``autoattack-<hash>.jsonl``). Not run unless named: hours on a GPU.
+Protocol and cost: docs/benchmarks/autoattack.md.
 """
 from __future__ import annotations
 

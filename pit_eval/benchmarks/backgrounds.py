@@ -1,28 +1,10 @@
 """ImageNet-9 and the Background Challenge (Xiao et al. 2020, "Noise or Signal: The Role of Image
-Backgrounds in Object Recognition"; reference code github MadryLab/backgrounds_challenge).
-
-Released layout (``--imagenet-9 DIR``, or ``<data-root>/imagenet-9``)::
-
-  original/val/<class>/<name>.JPEG      foregrounds' source images (224x224)
-  fg_mask/val/<class>/<name>.npy        224x224 0/1 foreground mask of original/val/<class>/<name>.JPEG
-  only_bg_t/val/<class>/*.JPEG          backgrounds used by the challenge
-  mixed_same/val, mixed_rand/val, only_fg/val, ...   further IN-9 variants
-Each ``val/`` holds the 9 class folders; their sorted order is the label order (as the reference's
-ImageFolder). A 1000-class prediction is mapped through ``in_to_in9.json`` (-1 never equals a label).
-
-Protocol, as the reference: images as released (no resize, no crop), pixels in [0, 1] clamped and
-normalised inside the model; IN-9 accuracy per variant; BG-gap = mixed_same - mixed_rand. Challenge:
-a foreground (image from ``original``, mask from ``fg_mask``) is *vulnerable* if the mapped prediction
-of any composite ``bg * (1 - mask) + mask * img`` over the ``only_bg_t`` backgrounds differs from its
-class; challenge accuracy = share of foregrounds not vulnerable.
-
-Here backgrounds are decoded once and kept on the device, composites are built on the device for many
-foregrounds per batch, and a foreground is retired as soon as one background fools the model.
-Each foreground's progress (the backgrounds it has survived, or the one that fooled it) is journalled
-by its rank as it goes (``bgc-<hash>.progress.rank<r>.jsonl``; decided foregrounds at once, undecided
-ones every ``PROGRESS_SECONDS``), so a killed run resumes every foreground where it stopped; rank 0
-journals the decided flags per round of foregrounds (``bgc-<hash>.jsonl``).
-Page: docs/benchmarks/backgrounds.md.
+Backgrounds in Object Recognition"; reference code github MadryLab/backgrounds_challenge): IN-9
+accuracy per variant and BG-gap, and the challenge (a foreground is vulnerable if any ``only_bg_t``
+background composite fools the model, predictions mapped 1000 -> 9 through ``in_to_in9.json``).
+Backgrounds are decoded once onto the device, composites built there for many foregrounds per batch,
+a foreground retired at its first fooling background, and each foreground's progress journalled so a
+killed run resumes it where it stopped. Layout, protocol, journals: docs/benchmarks/backgrounds.md.
 """
 from __future__ import annotations
 

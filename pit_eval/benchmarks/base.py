@@ -96,6 +96,18 @@ def parse_option(f: dataclasses.Field, value):
 
 
 # ------------------------------------------------------------------------------------ metrics
+def walk(doc, path: Sequence) -> Any:
+    """``doc[path[0]][path[1]]...`` through dicts (keys) and lists (indices); None where it ends."""
+    for k in path:
+        if isinstance(doc, dict):
+            doc = doc.get(k)
+        elif isinstance(doc, list) and isinstance(k, int) and k < len(doc):
+            doc = doc[k]
+        else:
+            return None
+    return doc
+
+
 @dataclass(frozen=True)
 class Metric:
     """One number of a benchmark's summary entry (``summary["benchmarks"][benchmark]``).
@@ -119,15 +131,7 @@ class Metric:
         return f"{self.benchmark}.{self.name}"
 
     def raw(self, entry: Optional[dict]):
-        v = entry
-        for k in self.path or (self.name,):
-            if isinstance(v, dict):
-                v = v.get(k)
-            elif isinstance(v, list) and isinstance(k, int) and k < len(v):
-                v = v[k]
-            else:
-                return None
-        return v
+        return walk(entry, self.path or (self.name,))
 
     def shown(self, entry: Optional[dict]):
         """The value in display units; None when not run, not defined (``requires``) or not a number."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from .. import progress
-from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, CorruptedImageNet, ImageNetCPass, batched,
+from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, CorruptedImageNet, ImageNetCPass, torch_backend,
                            check_protocol, compat, parse_corruptions, parse_severities)
 from ..corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_backend,
                                  source_protocol, with_protocol)
@@ -107,7 +107,7 @@ class ImageNetC(Benchmark):
     @staticmethod
     def _on_the_fly(run, opts: ImageNetCOptions, clean, clean_fp, c: str, s: int) -> Cell:
         protocol = opts.corruption_protocol
-        backend = batched.render_backend(opts.corruption_backend, c, s, protocol)
+        backend = torch_backend.render_backend(opts.corruption_backend, c, s, protocol)
         if (backend, protocol, c) in MAGICKWAND_CELLS and compat.magickwand_version() is None:
             raise DataError(compat.MAGICKWAND_MISSING)
         data = CorruptedImageNet(clean, c, s, seed=run.cfg.seed, backend=backend, protocol=protocol,

@@ -1,17 +1,7 @@
-"""Occlusion protocols, deterministic per (seed, image key, protocol, level).
-
-* ``patch_drop``: a fraction ``level`` of the non-overlapping ``patch_size`` grid is filled
-  (patches chosen uniformly without replacement), as in Naseer et al. 2021 ("Intriguing Properties
-  of Vision Transformers") random patch drop.
-* ``center``: a centred rectangle covering the fraction ``level`` of the image area (same aspect).
-The fill is a constant in [0, 1] pixel space (default 0, black) or ``"mean"`` (the dataset mean
-colour from the model's normalisation).
-
-The PiT paper reports one occlusion accuracy; its protocol could not be checked here. The cell compared
-with it (``paper_cell``) is our documented reading, flagged unverified: a centred ``paper_box`` x
-``paper_box`` square (default 112, one quarter of the 224 crop) filled with ``paper_fill`` (default 0).
-The sweep and its area under the curve are extras and are never compared with the paper's number.
-Page: docs/benchmarks/occlusion.md.
+"""Occlusion: ``patch_drop`` (a fraction of the patch grid filled; Naseer et al. 2021) or ``center`` (a
+centred rectangle of a fraction of the area), deterministic per (seed, image key, protocol, level),
+and the cell compared with the PiT paper's occlusion number (a centred box: our reading of an
+unverified protocol). Page: docs/benchmarks/occlusion.md.
 """
 from __future__ import annotations
 

@@ -181,7 +181,7 @@ class ShapeBias(Benchmark):
                 ax.axvline(e["shape_bias"], color=ax.collections[-1].get_facecolor()[0], lw=1, ls="--")
         ax.set_yticks(range(len(NAMES)), NAMES)
         ax.set_ylim(len(NAMES) - 0.5, -0.5)
-        ax.set_xlim(1, 0)
+        ax.set_xlim(1.03, -0.03)
         ax.set_xlabel("fraction of 'shape' decisions (dashed: the model's shape bias)")
         ax.set_title("shape bias per category (cue-conflict)")
         ax.legend(fontsize=7)

@@ -3,16 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import List
 
 from ..datasets import DATASETS
-
-
-def floats(s: str) -> List[float]:
-    try:
-        return [float(v) for v in s.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}") from None
 
 
 def engine_args(p: argparse.ArgumentParser) -> None:

@@ -3,8 +3,8 @@
 Each render is seeded from (seed, image key, corruption, severity) alone, so the pixels do not depend
 on worker count, rank count or order. Each backend renders either protocol (:data:`.names.PROTOCOLS`):
 ``reference`` (the generator itself through :mod:`.compat`: Hendrycks' imagenet-c 0.0.3 or
-imagecorruptions 1.1.2), ``fast`` (:mod:`.exact`, :mod:`.exact_imagenet_c`: the same pixels computed
-faster; the default) and ``torch`` (:mod:`.batched`).
+imagecorruptions 1.1.2), ``fast`` (:mod:`.fast`, :mod:`.fast_imagenet_c`: the same pixels computed
+faster; the default) and ``torch`` (:mod:`.torch_backend`).
 """
 from __future__ import annotations
 

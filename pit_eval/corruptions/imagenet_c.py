@@ -5,7 +5,7 @@ set's generator) unless ``protocol="imagecorruptions"`` is asked for.
 
 With the exact backends the whole chain runs per image in the data workers. With the ``torch``
 backend the workers only decode, resize and crop; the evaluation loop calls :meth:`finish_batch`,
-which corrupts the batch on the device (:mod:`.batched`) and then makes the JPEG round trip with PIL
+which corrupts the batch on the device (:mod:`.torch_backend`) and then makes the JPEG round trip with PIL
 on the CPU (the same codec and settings as the exact path), images in parallel threads.
 
 :class:`ImageNetCPass` renders many cells from one decode of each image (how the runner evaluates
@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from ..images import ImageList
-from . import batched
+from . import torch_backend
 from .backends import BACKENDS, corrupt_image, render_seed
 from .names import IMAGENET_C, check_protocol
 
@@ -59,9 +59,9 @@ class CorruptedImageNet(Dataset):
                  jpeg_quality: int = 85, threads: int = 4) -> None:
         BACKENDS.get(backend)
         self.protocol = check_protocol(protocol)
-        if backend == "torch" and not batched.supports(corruption, severity, protocol):
+        if backend == "torch" and not torch_backend.supports(corruption, severity, protocol):
             raise ValueError(f"the torch backend does not render {corruption}/{severity} under the {protocol} "
-                             f"protocol ({batched.exact_only(protocol).get(corruption, '?')}); use backend "
+                             f"protocol ({torch_backend.exact_only(protocol).get(corruption, '?')}); use backend "
                              "'fast' for it")
         self.base, self.corruption, self.severity = base, corruption, severity
         self.seed, self.backend, self.jpeg_quality = seed, backend, jpeg_quality
@@ -113,7 +113,7 @@ class CorruptedImageNet(Dataset):
         Only used with the torch backend; returns uint8 (B, 3, S, S) on the CPU."""
         seeds = [self._seed(i) for i in indices.tolist()]
         x = images.to(device, non_blocking=True).permute(0, 2, 3, 1)
-        out = batched.corrupt_batch(x, self.corruption, self.severity, seeds, self.protocol).cpu().numpy()
+        out = torch_backend.corrupt_batch(x, self.corruption, self.severity, seeds, self.protocol).cpu().numpy()
         jpegs = _jpeg_threads(self.threads).map(lambda a: self.finish(jpeg_round_trip(a, self.jpeg_quality)), out)
         return torch.stack(list(jpegs))
 

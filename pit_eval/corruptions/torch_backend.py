@@ -32,7 +32,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from . import compat, exact, exact_imagenet_c
+from . import compat, fast, fast_imagenet_c
 from .backends import BACKENDS, check_size, corrupt_image, rgb3
 from .names import IMAGECORRUPTIONS, IMAGENET_C
 
@@ -103,7 +103,7 @@ def _zoom(a: torch.Tensor, n_h: int, n_w: int) -> torch.Tensor:
     dev = a.device
 
     def axis(n_in, n_out):
-        start, w0, inside = (torch.from_numpy(v).to(dev) for v in exact._zoom_axis(n_in, n_out))
+        start, w0, inside = (torch.from_numpy(v).to(dev) for v in fast._zoom_axis(n_in, n_out))
         second = torch.where(start + 1 < n_in, start + 1, (2 * n_in - 3 - start).clamp(min=0))
         return start, second, w0, inside
 
@@ -116,12 +116,12 @@ def _zoom(a: torch.Tensor, n_h: int, n_w: int) -> torch.Tensor:
 
 
 def _clipped_zoom(a: torch.Tensor, factor: float) -> torch.Tensor:
-    (rows, cols), size = exact.clipped_zoom_window(a.shape[1], a.shape[2], factor)
+    (rows, cols), size = fast.clipped_zoom_window(a.shape[1], a.shape[2], factor)
     return _zoom(a[:, rows, cols], *size)
 
 
 def _reflect_coordinate(c: torch.Tensor, n: int) -> torch.Tensor:
-    """scipy.ndimage's 'reflect' mapping of coordinates outside [0, n - 1] (see exact._reflect)."""
+    """scipy.ndimage's 'reflect' mapping of coordinates outside [0, n - 1] (see fast._reflect)."""
     sz2 = 2 * n
     neg = torch.where(c < -sz2, sz2 * torch.trunc(-c / sz2) + c, c)
     neg = torch.where(neg < -n, neg + sz2, -neg - 1)
@@ -163,7 +163,7 @@ def _translate_sum(x: torch.Tensor, terms: List[tuple]) -> torch.Tensor:
 # Each takes (severity, (H, W)) with np.random seeded, and makes the reference's calls in its order.
 
 NOISE = {"gaussian_noise": [.08, .12, 0.18, 0.26, 0.38], "speckle_noise": [.15, .2, 0.35, 0.45, 0.6]}
-IMPULSE = exact_imagenet_c.IMPULSE  # the same amounts in both generators
+IMPULSE = fast_imagenet_c.IMPULSE  # the same amounts in both generators
 
 
 def _draw_normal(name):
@@ -176,7 +176,7 @@ def _draw_impulse(s, hw):
 
 
 def _draw_glass(s, hw):
-    _, delta, iterations = exact.GLASS_PARAMS[s - 1]
+    _, delta, iterations = fast.GLASS_PARAMS[s - 1]
     n = len(range(hw[0] - delta, delta, -1)) * len(range(hw[1] - delta, delta, -1))
     return {"offsets": [np.random.randint(-delta, delta, size=(n, 2)) for _ in range(iterations)]}
 
@@ -186,12 +186,12 @@ def _draw_motion(s, hw):
 
 
 def _draw_snow(s, hw):
-    c = exact.SNOW[s - 1]
+    c = fast.SNOW[s - 1]
     return {"layer": np.random.normal(size=hw, loc=c[0], scale=c[1]), "angle": np.random.uniform(-135, -45)}
 
 
 def _draw_frost(s, hw):
-    return {"texture": np.ascontiguousarray(exact.frost_texture(hw))}
+    return {"texture": np.ascontiguousarray(fast.frost_texture(hw))}
 
 
 def _draw_impulse_imagenet_c(s, hw):
@@ -199,7 +199,7 @@ def _draw_impulse_imagenet_c(s, hw):
 
 
 def _draw_frost_imagenet_c(s, hw):
-    return {"texture": np.ascontiguousarray(exact_imagenet_c.frost_texture())}
+    return {"texture": np.ascontiguousarray(fast_imagenet_c.frost_texture())}
 
 
 #: the imagenet-c generator's draws where they differ from imagecorruptions'
@@ -271,23 +271,23 @@ def _defocus(x, s, draws):
 
 
 def _glass(x, s, draws):
-    sigma, delta, _ = exact.GLASS_PARAMS[s - 1]
+    sigma, delta, _ = fast.GLASS_PARAMS[s - 1]
     img = (_gaussian(x / 255., sigma) * 255).to(torch.uint8).cpu().numpy()
     for i, d in enumerate(draws):  # sequential pixel copies: the exact compiled loop, on the CPU
         for offsets in d["offsets"]:
-            exact._shuffle(img[i], offsets, delta)
+            fast._shuffle(img[i], offsets, delta)
     img = torch.from_numpy(img).to(x.device).double()
     return torch.clip(_gaussian(img / 255., sigma), 0, 1) * 255
 
 
 def _motion(x, s, draws):
-    radius, sigma = exact.MOTION[s - 1]
-    terms = [exact.motion_terms(x.shape[1:], radius, sigma, d["angle"]) for d in draws]
+    radius, sigma = fast.MOTION[s - 1]
+    terms = [fast.motion_terms(x.shape[1:], radius, sigma, d["angle"]) for d in draws]
     return torch.clip(_translate_sum(x, terms), 0, 255)
 
 
 def _zoom_blur(x, s, draws):
-    factors = exact.ZOOM_FACTORS[s - 1]
+    factors = fast.ZOOM_FACTORS[s - 1]
     x = (x / 255.).float()
     out = torch.zeros_like(x)
     for factor in factors:
@@ -297,11 +297,11 @@ def _zoom_blur(x, s, draws):
 
 
 def _snow(x, s, draws):
-    c = exact.SNOW[s - 1]
+    c = fast.SNOW[s - 1]
     x = (x.float() / 255.)
     layer = _clipped_zoom(_stack(draws, "layer", x.device)[..., None], c[2])
     layer = torch.clip(torch.where(layer < c[3], 0.0, layer), 0, 1)
-    terms = [exact.motion_terms(layer.shape[1:], c[4], c[5], d["angle"]) for d in draws]
+    terms = [fast.motion_terms(layer.shape[1:], c[4], c[5], d["angle"]) for d in draws]
     layer = _translate_sum(layer, terms)
     layer = (torch.round(layer * 255).to(torch.uint8).double() / 255.)[:, :x.shape[1], :x.shape[2]]
     gray = (x[..., 0:1] * 0.299 + x[..., 1:2] * 0.587 + x[..., 2:3] * 0.114)  # cv2 RGB2GRAY, float32
@@ -310,7 +310,7 @@ def _snow(x, s, draws):
 
 
 def _frost(x, s, draws):
-    c = exact.FROST[s - 1]
+    c = fast.FROST[s - 1]
     return torch.clip(c[0] * x + c[1] * _stack(draws, "texture", x.device).double(), 0, 255)
 
 
@@ -354,11 +354,11 @@ def _hsv_adjust(x, channel: int, scale: float, shift: float):
 
 
 def _brightness(x, s, draws):
-    return _hsv_adjust(x, 2, 1.0, exact.BRIGHTNESS[s - 1])
+    return _hsv_adjust(x, 2, 1.0, fast.BRIGHTNESS[s - 1])
 
 
 def _saturate(x, s, draws):
-    scale, shift = exact.SATURATE[s - 1]
+    scale, shift = fast.SATURATE[s - 1]
     return _hsv_adjust(x, 1, float(scale), float(shift))
 
 
@@ -373,7 +373,7 @@ def _contrast(x, s, draws):
 
 def _elastic(x, s, draws):
     n_b, h, w, _ = x.shape
-    alpha = exact.ELASTIC_ALPHA[s - 1]
+    alpha = fast.ELASTIC_ALPHA[s - 1]
     sigma = (h * 0.01, w * 0.01)
     img = (x.float() / 255.)
     dx = (_gaussian(_stack(draws, "dx", x.device), sigma, "reflect", 3) * alpha).float()

@@ -1,6 +1,6 @@
 """The ``fast`` corruption backend under the ``imagecorruptions`` protocol: the same pixels as
 imagecorruptions 1.1.2 (with :mod:`.compat`) for the same ``np.random`` state, computed faster
-(:mod:`.exact_imagenet_c` registers the backend and serves the ``imagenet-c`` protocol).
+(:mod:`.fast_imagenet_c` registers the backend and serves the ``imagenet-c`` protocol).
 
 * glass_blur: the reference shuffles pixels in a Python loop, drawing one offset pair per pixel.
   Drawing all pairs with one ``np.random.randint`` call yields the same stream in the same loop

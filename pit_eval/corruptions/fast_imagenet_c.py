@@ -14,11 +14,11 @@ generator's package (only the ``reference`` backend and the tests import it).
 * elastic_transform: the generator's random affine warp (OpenCV, the same calls and draws) and
   elastic warp with two compiled primitives in place of scipy's: the separable Gaussian of the
   displacement fields (``correlate1d``'s symmetric sum in its order, 'reflect' extension) and the
-  order-1 ``map_coordinates`` over (row, column, channel) (:mod:`.exact`'s, channels weighed 1 and 0).
+  order-1 ``map_coordinates`` over (row, column, channel) (:mod:`.fast`'s, channels weighed 1 and 0).
 * impulse_noise: scikit-image 0.13-0.18's s&p draws (:func:`.compat.salt_and_pepper`), as the
   compatibility layer gives the generator.
 * the 14 corruptions the two generators share at 224x224 (every other one): imagecorruptions' fast
-  path (:mod:`.exact`), the same pixels from the same draws.
+  path (:mod:`.fast`), the same pixels from the same draws.
 
 The generator hard-codes 224x224 images (glass_blur's loops, fog's and frost's crops, snow's reshape),
 so this protocol renders nothing else.
@@ -30,7 +30,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from . import compat, exact
+from . import compat, fast
 from .backends import BACKENDS, SIZE, check_size, rgb3
 from .names import IMAGENET_C
 
@@ -83,7 +83,7 @@ def _magick_motion_blur_py(x: np.ndarray, kernel: np.ndarray, dys: np.ndarray, d
     return out
 
 
-_magick_motion_blur = exact._compiled(_magick_motion_blur_py)
+_magick_motion_blur = fast._compiled(_magick_motion_blur_py)
 
 
 def magick_motion_blur(x: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
@@ -94,35 +94,35 @@ def magick_motion_blur(x: np.ndarray, radius: float, sigma: float, angle: float)
 
 
 def motion_blur(x: Image.Image, severity: int = 1) -> np.ndarray:
-    radius, sigma = exact.MOTION[severity - 1]
+    radius, sigma = fast.MOTION[severity - 1]
     return magick_motion_blur(np.asarray(x), radius, sigma, np.random.uniform(-45, 45))
 
 
 def snow(x: Image.Image, severity: int = 1) -> np.ndarray:
     """imagecorruptions' snow but for the layer's blur: trimmed to 224 around its centre first, then
     ImageMagick's blur of its 8-bit PNG."""
-    c = exact.SNOW[severity - 1]
+    c = fast.SNOW[severity - 1]
     x = np.array(x, dtype=np.float32) / 255.
-    layer = exact.snow_layer(x.shape[:2], c)
+    layer = fast.snow_layer(x.shape[:2], c)
     top = (layer.shape[0] - SIZE) // 2
     layer = (np.clip(layer[top:top + SIZE, top:top + SIZE], 0, 1) * 255).astype(np.uint8)
     layer = magick_motion_blur(layer, c[4], c[5], np.random.uniform(-135, -45)) / 255.
-    return exact.snow_blend(x, layer, c)
+    return fast.snow_blend(x, layer, c)
 
 
 # ------------------------------------------------------------------------------------- frost
 
 def frost_texture() -> np.ndarray:
     """The generator's frost draws: a texture (the same files as imagecorruptions', decoded once by
-    :mod:`.exact`) and a 224 window of it, RGB."""
+    :mod:`.fast`) and a 224 window of it, RGB."""
     idx = np.random.randint(5)
-    texture = exact._frost_image(idx)
+    texture = fast._frost_image(idx)
     top, left = np.random.randint(0, texture.shape[0] - SIZE), np.random.randint(0, texture.shape[1] - SIZE)
     return texture[top:top + SIZE, left:left + SIZE][..., [2, 1, 0]]
 
 
 def frost(x: Image.Image, severity: int = 1) -> np.ndarray:
-    c = exact.FROST[severity - 1]
+    c = fast.FROST[severity - 1]
     return np.clip(c[0] * np.array(x) + c[1] * frost_texture(), 0, 255)
 
 
@@ -149,7 +149,7 @@ def _correlate_axis0_py(a: np.ndarray, weights: np.ndarray, source: np.ndarray) 
     return out
 
 
-_correlate_axis0 = exact._compiled(_correlate_axis0_py)
+_correlate_axis0 = fast._compiled(_correlate_axis0_py)
 
 
 def gaussian_reflect(image: np.ndarray, sigma: float, truncate: float) -> np.ndarray:
@@ -189,7 +189,7 @@ def elastic_transform(x: Image.Image, severity: int = 1) -> np.ndarray:
     dx = (gaussian_reflect(np.random.uniform(-1, 1, size=(h, w)), sigma, 3) * alpha).astype(np.float32)
     dy = (gaussian_reflect(np.random.uniform(-1, 1, size=(h, w)), sigma, 3) * alpha).astype(np.float32)
     cols, rows = np.meshgrid(np.arange(w), np.arange(h))
-    out = exact._map_coordinates_reflect(image, rows + dy, cols + dx)  # int64 + float32 -> float64
+    out = fast._map_coordinates_reflect(image, rows + dy, cols + dx)  # int64 + float32 -> float64
     return np.clip(out, 0, 1) * 255
 
 
@@ -210,7 +210,7 @@ def spatter(x: Image.Image, severity: int = 1) -> np.ndarray:
     generator builds the mud colour in float32 (from its float32 image), imagecorruptions in float64."""
     from skimage.filters import gaussian
     if severity not in MUD:
-        return exact.fast_imagecorruptions(np.asarray(x), "spatter", severity)
+        return fast.fast_imagecorruptions(np.asarray(x), "spatter", severity)
     loc, scale, sigma, threshold, mask_sigma = MUD[severity]
     x = np.array(x, dtype=np.float32) / 255.
     liquid = gaussian(np.random.normal(size=x.shape[:2], loc=loc, scale=scale), sigma=sigma)
@@ -228,11 +228,11 @@ FAST = {"motion_blur": motion_blur, "snow": snow, "frost": frost, "elastic_trans
 
 
 @BACKENDS.register("fast")
-def fast(img: np.ndarray, name: str, severity: int, protocol: str) -> np.ndarray:
+def fast_backend(img: np.ndarray, name: str, severity: int, protocol: str) -> np.ndarray:
     """The ``fast`` backend: the pixels of ``protocol``'s generator, computed faster."""
     if protocol == IMAGENET_C:
         img = rgb3(img)
         check_size(img.shape)
         if name in FAST:
             return np.uint8(FAST[name](Image.fromarray(img), severity))
-    return exact.fast_imagecorruptions(img, name, severity)
+    return fast.fast_imagecorruptions(img, name, severity)

@@ -1,4 +1,4 @@
-"""Model benchmark: parameters, MACs, inference (and optional training-step) throughput and peak
+"""Size and speed of models (``run_eval.py speed``): parameters, MACs, inference (and optional training-step) throughput and peak
 memory, with models timed interleaved so that ratios hold on a noisy machine.
 
 Convention: "FLOPs" in the PiT/DeiT papers are multiply-accumulates; we report GMACs."""
@@ -28,7 +28,7 @@ DEIT_OF = {"pit_ti": "deit_tiny", "pit_xs": "deit_tiny", "pit_s": "deit_small", 
 
 
 @dataclass(frozen=True)
-class BenchmarkConfig:
+class SpeedConfig:
     models: Tuple[str, ...]
     out: Optional[str] = None
     batch_size: int = 128
@@ -39,7 +39,7 @@ class BenchmarkConfig:
     train_step: bool = False
     engine: EngineConfig = EngineConfig()
 
-    def validate(self) -> "BenchmarkConfig":
+    def validate(self) -> "SpeedConfig":
         if not self.models:
             raise ValueError("--models needs at least one model, e.g. --models pit_s,deit_small")
         for k in ("batch_size", "repeats", "iters", "input_size"):
@@ -75,7 +75,7 @@ def _step(model, x, engine: Engine, train: bool) -> None:
             model(x)
 
 
-def _time(model, x, engine: Engine, cfg: BenchmarkConfig, train: bool) -> float:
+def _time(model, x, engine: Engine, cfg: SpeedConfig, train: bool) -> float:
     _sync(engine.device)
     t0 = time.perf_counter()
     for _ in range(cfg.iters):
@@ -84,11 +84,11 @@ def _time(model, x, engine: Engine, cfg: BenchmarkConfig, train: bool) -> float:
     return cfg.batch_size * cfg.iters / (time.perf_counter() - t0)
 
 
-def run_benchmark(cfg: BenchmarkConfig) -> dict:
+def run_speed(cfg: SpeedConfig) -> dict:
     cfg.validate()
     engine = Engine(cfg.engine)
-    out = cfg.out or "results/benchmark/" + "-".join(cfg.models)[:80]
-    rd = RunDir(out, "benchmark", {"device": engine.describe(), "batch_size": cfg.batch_size,
+    out = cfg.out or "results/speed/" + "-".join(cfg.models)[:80]
+    rd = RunDir(out, "speed", {"device": engine.describe(), "batch_size": cfg.batch_size,
                                    "input_size": cfg.input_size}, asdict(cfg), force=True,
                 settings=engine.cell_settings())
     try:
@@ -133,7 +133,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> dict:
     return {"out": out, "summary": summary}
 
 
-def format_benchmark(summary: dict) -> str:
+def format_speed(summary: dict) -> str:
     lines = [f"device {summary['device']['device']}  batch {summary['batch_size']}",
              f"{'model':22s} {'params M':>9s} {'GMACs':>7s} {'img/s':>9s} {'(min–max)':>17s}  ratio vs DeiT (paper V100)"]
     for m, r in summary["models"].items():

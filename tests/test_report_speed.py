@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from browser import render, screenshot
 
-from pit_eval.benchmark import BenchmarkConfig, run_benchmark, throughput_ratios
+from pit_eval.speed import SpeedConfig, run_speed, throughput_ratios
 from pit_eval.engine import EngineConfig
 from pit_eval.report import build_report
 from pit_eval.results import ResultsError
@@ -23,7 +23,7 @@ def runs(tmp_path_factory):
             model=model, weights="none", out=str(root / "robustness" / model),
             benchmarks=("clean", "imagenet-c", "occlusion", "fgsm"), corruptions=("fog", "snow"),
             severities=(1, 2), engine=ENG)).run()
-    run_benchmark(BenchmarkConfig(models=("pit_ti", "deit_tiny"), out=str(root / "benchmark"), batch_size=2,
+    run_speed(SpeedConfig(models=("pit_ti", "deit_tiny"), out=str(root / "speed"), batch_size=2,
                                   repeats=2, iters=1, warmup=1, engine=EngineConfig(quiet=True)))
     return root
 
@@ -35,8 +35,8 @@ def test_throughput_ratio_on_fixed_timings():
     assert "pit_b" not in r
 
 
-def test_benchmark_numbers(runs):
-    s = json.loads((runs / "benchmark" / "summary.json").read_text())
+def test_speed_numbers(runs):
+    s = json.loads((runs / "speed" / "summary.json").read_text())
     pit = s["models"]["pit_ti"]
     assert abs(pit["params_m"] - 4.85) < 0.01 and abs(pit["gmacs"] - 0.71) / 0.71 < 0.05
     assert all(m["infer_ips_median"] > 0 and m["infer_ips_min"] <= m["infer_ips_median"] <= m["infer_ips_max"]
@@ -48,7 +48,7 @@ def test_benchmark_numbers(runs):
 def test_report_sections_and_numbers(runs, tmp_path, artifacts):
     paths = build_report([str(runs)], str(tmp_path / "rep"))
     md = Path(paths[0]).read_text()
-    for section in ("## benchmark on", "## robustness: sample data", "## Against the paper and timm",
+    for section in ("## speed on", "## robustness: sample data", "## Against the paper and timm",
                     "## Plots", "## Provenance", "sample data — not comparable to the paper",
                     "random weights"):
         assert section in md, section
@@ -62,6 +62,17 @@ def test_report_sections_and_numbers(runs, tmp_path, artifacts):
         assert not ic["mean_corrupted_acc_complete"] and rows[model]["mean C acc (15)"] == "", \
             "a mean over a subset of the 15 x 5 cells is not the published mean corrupted accuracy"
     shutil.copytree(tmp_path / "rep", artifacts / "report", dirs_exist_ok=True)
+
+
+def test_a_speed_run_of_its_former_name_is_read(runs, tmp_path):
+    """Speed results written when the command was called ``benchmark`` (kind "benchmark")."""
+    old = tmp_path / "old" / "speed"
+    shutil.copytree(runs / "speed", old)
+    meta = json.loads((old / "meta.json").read_text())
+    meta["kind"] = "benchmark"
+    (old / "meta.json").write_text(json.dumps(meta))
+    md = Path(build_report([str(tmp_path / "old")], str(tmp_path / "rep"))[0]).read_text()
+    assert "## speed on" in md and "| pit_ti |" in md
 
 
 def test_sample_and_real_runs_are_kept_apart(runs, tmp_path):
