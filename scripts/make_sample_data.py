@@ -198,6 +198,31 @@ def make_in9(out: Path) -> None:
         bg.save(val("only_bg_t") / f"{name}.JPEG", quality=92)
 
 
+#: stand-in cue-conflict stimuli: (shape photo, shape category, texture photo, texture category, file)
+CUE_CONFLICT = (("chelsea", "cat", "clock", "clock", "cat1-clock1.png"),
+                ("clock", "clock", "chelsea", "cat", "clock1-cat1.png"),
+                ("chelsea", "cat", "chelsea", "cat", "cat2-cat1.png"),
+                ("clock", "clock", "clock", "clock", "clock2-clock1.png"))
+
+
+def _square(img: Image.Image, size: int = 224) -> Image.Image:
+    img = img.convert("RGB")
+    side = min(img.size)
+    left, top = (img.size[0] - side) // 2, (img.size[1] - side) // 2
+    return img.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC)
+
+
+def make_cue_conflict(out: Path) -> None:
+    """The cue-conflict layout with stand-ins (not Geirhos et al.'s style-transfer stimuli): the shape
+    photo's luminance modulating a crop of the texture photo, 224x224 PNG, two with a conflict."""
+    for shape_name, shape, texture_name, _, file in CUE_CONFLICT:
+        lum = np.asarray(_square(_photo(shape_name)).convert("L"), dtype=np.float32) / 255
+        tex = np.asarray(_square(_photo(texture_name).convert("RGB").crop((0, 0, 256, 256))), dtype=np.float32)
+        img = np.clip(tex * (0.25 + 0.75 * lum[..., None]), 0, 255).astype(np.uint8)
+        (out / shape).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(out / shape / file)
+
+
 def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -215,6 +240,7 @@ def main() -> None:
     _save(_digital_clock(), OUT / "imagenet-a" / "n03196217" / "drawn_digital_clock.jpg", "rgb_jpeg")
     make_tiny_coco(OUT / "coco")
     make_in9(OUT / "imagenet-9")
+    make_cue_conflict(OUT / "cue-conflict")
     (OUT / "SOURCES.json").write_text(json.dumps({
         "note": "sample data — not comparable to the paper",
         "photographs": "scikit-image skimage.data (see skimage/data/README.txt for each image's licence)",
@@ -228,6 +254,9 @@ def main() -> None:
                       "wheeled vehicle) with hand-drawn masks; only_bg_t = the photos with the foreground "
                       "tiled over plus crops of brick, grass, gravel, coffee, astronaut; mixed_same / "
                       "mixed_rand / only_fg composited from them; the other 8 class folders are empty",
+        "cue-conflict": "the cue-conflict layout with stand-ins, not Geirhos et al.'s stimuli: the luminance "
+                        "of chelsea (cat) or clock modulating a crop of the other photo (two conflicts) or "
+                        "of itself (two without)",
     }, indent=2) + "\n")
     print(f"wrote {sum(1 for p in OUT.rglob('*') if p.is_file())} files to {OUT}")
 

@@ -215,7 +215,8 @@ def test_demo_default_run_within_5_minutes(tmp_path):
     assert "sample data — not comparable to the paper" in r.stdout and "clean top-1" in r.stdout
     s = json.loads((tmp_path / "results/robustness/pit_s-sample/summary.json").read_text())
     assert set(s["benchmarks"]) == {"clean", "imagenet-c", "imagenet-a", "imagenet-r",
-                                    "imagenet-sketch", "imagenet-v2", "occlusion", "fgsm", "pgd", "in9", "bgc"}
+                                    "imagenet-sketch", "imagenet-v2", "occlusion", "fgsm", "pgd", "in9", "bgc",
+                                    "shape-bias"}
     assert len(s["benchmarks"]["imagenet-c"]["grid"]) == 95
     assert s["benchmarks"]["imagenet-c"]["mce"] is not None
 
