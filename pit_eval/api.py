@@ -1,22 +1,9 @@
-"""The Python entry point: ``pit_eval.evaluate(model, ...)`` for a timm name or any ``nn.Module``.
-
-    import pit_eval, torchvision
-    net = torchvision.models.resnet50(weights=...)          # your trained module
-    res = pit_eval.evaluate(net, name="my_r50", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-                            benchmarks=["clean", "imagenet-c", "autoattack"], data_root="/datasets")
-    res.summary["benchmarks"]["autoattack"]["robust_acc"]
-
-Keyword arguments are the CLI's flags with ``_`` for ``-`` (``data_root=``, ``imagenet_c=``,
-``corruptions=``, ``fgsm_eps=``, ``autoattack_eps=``, ``batch_size=``, ...); lists may be given as
-Python sequences. The run is the CLI's run: same protocols, results directory, resume, lock and
-torchrun sharding; ``run_eval.py robustness`` is a thin layer over this function.
-
-Normalisation: ``mean`` / ``std`` are the normalisation the module expects of its input (it is
-applied inside, so attacks work in [0, 1] pixels); both None = the module takes [0, 1] input. For a
-timm name they default to its pretrained cfg. A wrong declaration cannot be detected in general: it
-shows as a collapse of clean accuracy (a known-good ImageNet model below a few per cent on the clean
-set means the declaration is wrong).
-"""
+"""The Python entry point: ``pit_eval.evaluate(model, ...)`` for a timm name or any ``nn.Module``;
+the same run as ``run_eval.py robustness`` (a thin layer over it), with the CLI's flags as keywords
+(``_`` for ``-``: ``data_root=``, ``corruptions=``, ``fgsm_eps=``, ``batch_size=``, ...; every
+benchmark's options generated from its options class, listed in ``OPTIONS``). ``mean`` / ``std``
+declare the normalisation the module expects (applied inside it, so attacks work in [0, 1] pixels).
+Examples and the normalisation check: docs/api.md."""
 from __future__ import annotations
 
 import difflib
@@ -50,11 +37,9 @@ class EvalResult:
 
     ``out``: the results directory (meta.json, cells.jsonl, summary.json, summary.csv).
     ``summary``: the summary.json document: ``model``, ``weights`` (source, sha256, random_init),
-    ``flags`` (sample data, random weights, subsets), ``benchmarks`` (per benchmark: ``clean`` /
-    ``imagenet-a`` / ... ``{acc1, acc5, n}``; ``imagenet-c`` ``{mce, relative_mce, mean_corrupted_acc,
-    per_corruption, grid}``; ``occlusion`` ``{levels, acc1, auc, paper_acc1}``; ``fgsm`` / ``pgd``
-    ``{eps, acc1}``; ``autoattack`` ``{robust_acc, clean_acc, acc_after, n, eps}``; ``in9``;
-    ``bgc``), ``reference`` (ours beside the published values)."""
+    ``flags`` (sample data, random weights, subsets), ``benchmarks`` (one entry per benchmark run,
+    its keys on its page under docs/benchmarks/), ``reference`` (ours beside the published values),
+    ``provenance``, ``throughput``."""
     out: str
     summary: dict
 

@@ -165,3 +165,13 @@ def test_every_metric_of_a_summary_has_one_comparison():
     withheld = references.compare("resnet50.tv_in1k", 50.0, ("mce",), "because")
     assert withheld["references"] == [] and references.comparison_text(withheld) == "50.00 · reference withheld: because"
     assert references.compare("pit_s", 50.0, ("mce",), "because")["withheld"] is None   # nothing to withhold
+
+
+def test_every_benchmark_has_a_cost_for_the_paper_plan():
+    """The plan's estimate reads each benchmark's own cost (a table once missed AutoAttack)."""
+    values = RobustnessConfig(model="x").option_values()
+    costs = {b.name: b.cost(lambda dataset: 100, b.configure(values)) for b in benchmarks.ordered()}
+    assert all(c > 0 for c in costs.values()), costs
+    assert costs["clean"] == 100 and costs["fgsm"] == 400 and costs["pgd"] == 1600
+    assert costs["imagenet-c"] == 100 * 19 * 5 and costs["occlusion"] == 100 * 5
+    assert costs["autoattack"] == 100 * autoattack.FORWARDS_PER_IMAGE[1] and costs["bgc"] == 25 ** 2
