@@ -101,8 +101,10 @@ def test_paper_on_sample_killed_resumed_and_report(tmp_path, monkeypatch, artifa
         keys = _keys(tmp_path / "paper" / "robustness" / model)
         assert len(keys) == len(set(keys)), f"a cell ran twice: {keys}"
         s = json.loads((tmp_path / "paper" / "robustness" / model / "summary.json").read_text())
-        # clean, occlusion 4 levels + paper cell, A, bgc, fgsm, pgd, C 2x1, R, Sketch, V2, 5 IN-9 variants
-        assert len(keys) == 1 + 5 + 1 + 1 + 1 + 1 + 2 + 1 + 1 + 1 + 5
+        # clean, occlusion 4 levels + paper cell, A, bgc, fgsm, pgd, C 2x1, R, Sketch, V2, 5 IN-9 variants,
+        # shape bias
+        assert len(keys) == 1 + 5 + 1 + 1 + 1 + 1 + 2 + 1 + 1 + 1 + 5 + 1
+        assert s["benchmarks"]["shape-bias"]["n"] == 2   # --max-images 2
         assert s["benchmarks"]["occlusion"]["paper_key"] == "occlusion/paper/box=112/fill=0"
     md = Path(res["report"][0]).read_text()
     assert "## Robustness (PiT paper table" in md and "## Extended robustness" in md
