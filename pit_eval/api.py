@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, fields
-from typing import Iterable, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 from torch import nn
 
 from . import benchmarks
+from .benchmarks.base import sequence
 from .datasets import DATASETS
 from .engine import EngineConfig
 from .robustness import RobustnessConfig, RobustnessRun, RunSettings
@@ -47,14 +48,6 @@ class EvalResult:
         return self.summary[key]
 
 
-def _seq(v, cast=lambda x: x) -> tuple:
-    if isinstance(v, str):
-        return tuple(cast(x.strip()) for x in v.split(",") if x.strip())
-    if isinstance(v, Iterable):
-        return tuple(cast(x) for x in v)
-    return (cast(v),)
-
-
 def build_config(model_name: str, **options) -> RobustnessConfig:
     """A RobustnessConfig from CLI-named options (unknown names raise TypeError with suggestions)."""
     unknown = [k for k in options if k not in OPTIONS]
@@ -68,10 +61,10 @@ def build_config(model_name: str, **options) -> RobustnessConfig:
     return RobustnessConfig(
         model=model_name, **{k: o[k] for k in PASSED},
         paths=tuple((n, str(o[n.replace("-", "_")])) for n in DATASETS if o[n.replace("-", "_")]),
-        benchmarks=_seq(o["benchmarks"]) if o["benchmarks"] else None,
+        benchmarks=sequence(o["benchmarks"]) if o["benchmarks"] else None,
         recompute_mismatched=bool(o["recompute_mismatched"]),
-        mean=_seq(o["mean"], float) if o["mean"] is not None else None,
-        std=_seq(o["std"], float) if o["std"] is not None else None,
+        mean=sequence(o["mean"], float) if o["mean"] is not None else None,
+        std=sequence(o["std"], float) if o["std"] is not None else None,
         engine=EngineConfig(**{f.name: o[f.name] for f in fields(EngineConfig)}),
         **{name: o[name] for name in benchmarks.options()})
 

@@ -265,7 +265,8 @@ class Engine:
         todo = [k for k in keys if k not in done]
         mine = [todo[i] for i in self.shard(len(todo))]
         size = per_round or 1
-        for r in range(-(-(-(-len(todo) // self.world)) // size)):
+        per_rank = -(-len(todo) // self.world)       # every rank runs the same number of rounds
+        for r in range(-(-per_rank // size)):
             chunk = mine[r * size:(r + 1) * size]
             records = work(chunk) if per_round else [work(k) for k in chunk]
             records = self.gather(records)

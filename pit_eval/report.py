@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from . import benchmarks, references
+from . import benchmarks, references, robustness
 from .results import ResultsError, atomic_write, csv_text, read_meta
 
 logger = logging.getLogger(__name__)
@@ -98,21 +98,12 @@ def _table_md(rows: List[dict]) -> str:
 
 
 def reference_rows(runs: List[Run]) -> List[dict]:
-    """Ours / reference / difference for every metric of every run with a reference value."""
-    out = []
-    for run in runs:
-        bench = run.summary["benchmarks"]
-        for m in benchmarks.metrics().values():
-            entry = bench.get(m.benchmark)
-            if entry is None or m.scale is None:
-                continue
-            c = references.compare(run.model, m.shown(entry), m.refs, entry.get("comparison_withheld"))
-            if c["ours"] is None:
-                continue
-            out += [{"model": run.model, "metric": m.title(entry), "ours": c["ours"],
-                     "reference": references.fmt(r), "source": r["source"], "difference": r["delta"]}
-                    for r in c["references"]]
-    return out
+    """Ours / reference / difference for every metric of every run with a reference value (the CLI
+    table's comparison rows, one line per reference)."""
+    return [{"model": run.model, "metric": row["metric"], "ours": row["ours"], "reference": references.fmt(r),
+             "source": r["source"], "difference": r["delta"]}
+            for run in runs for row in robustness.reference_rows(run.model, run.summary["benchmarks"])
+            if row["ours"] is not None for r in row["references"]]
 
 
 # ------------------------------------------------------------------ plots

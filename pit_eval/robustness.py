@@ -72,8 +72,9 @@ class RunSettings:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+        values = self.option_values()
         for b in benchmarks.ordered():   # each options class checks its values
-            b.configure(self.option_values())
+            b.configure(values)
         return self
 
     def to_dict(self) -> dict:
@@ -94,7 +95,8 @@ class RobustnessRun:
     which then only names the run.
 
     What the benchmarks' ``plan`` may use: ``cfg``, ``engine``, ``model``, ``transform``,
-    ``locations``, :meth:`open`, :meth:`clean`, :meth:`options`, :meth:`settings` and ``cache``."""
+    ``locations``, :meth:`open`, :meth:`dataset`, :meth:`clean`, :meth:`options`, :meth:`settings` and
+    ``cache``."""
 
     def __init__(self, cfg, module: Optional[nn.Module] = None) -> None:
         self.cfg = cfg.validate()
@@ -115,7 +117,7 @@ class RobustnessRun:
         logger.info("eval transform: %s", self.transform.to_dict())
         self.model = self.engine.prepare(Normalized(model, self.transform.mean, self.transform.std))
         self.cache: Dict[str, Any] = {}     # what benchmarks share while planning (IN-9's scan)
-        self._clean: Optional[Tuple[ImageList, dict]] = None
+        self._datasets: Dict[str, Tuple[ImageList, Optional[List[int]], dict]] = {}
         self.cells: List[Cell] = [c for b in self.units for c in b.plan(self, self.options(b))]
         self.warnings: List[str] = []
         if module is not None:
@@ -145,12 +147,18 @@ class RobustnessRun:
         return open_folder(loc, root or loc.path, transform, self.cfg.on_bad_image,
                            self.cfg.max_images, folder_name)
 
+    def dataset(self, name: str) -> Tuple[ImageList, Optional[List[int]], dict]:
+        """A dataset through the full eval transform, its logit subset and its fingerprint, scanned
+        once for every benchmark that reads it."""
+        if name not in self._datasets:
+            ds, subset = self.open(name, self.transform.full())
+            self._datasets[name] = (ds, subset, fingerprint(ds))
+        return self._datasets[name]
+
     def clean(self) -> Tuple[ImageList, dict]:
-        """ImageNet val through the full eval transform, and its fingerprint (scanned once)."""
-        if self._clean is None:
-            ds, _ = self.open("imagenet", self.transform.full())
-            self._clean = (ds, fingerprint(ds))
-        return self._clean
+        """ImageNet val through the full eval transform, and its fingerprint."""
+        ds, _, fp = self.dataset("imagenet")
+        return ds, fp
 
     def options(self, unit: Benchmark):
         return unit.configure(self.cfg.option_values())
@@ -167,9 +175,9 @@ class RobustnessRun:
 
     def _check_normalisation(self, model: nn.Module) -> None:
         """For a module from Python: does the declared normalisation fit its BatchNorm statistics?"""
-        if self._clean is None:
+        if "imagenet" not in self._datasets:
             return
-        clean = self._clean[0]
+        clean = self._datasets["imagenet"][0]
         n = min(32, len(clean))
         x = torch.stack([clean[i][0] for i in range(n)]).float().div(255).to(self.engine.device)
         msg = normalisation_mismatch(model.to(self.engine.device), x, self.transform.mean, self.transform.std)
@@ -304,7 +312,7 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
         flags.append("random weights — numbers mean nothing about the model")
     if max_images:
         flags.append(f"subset: at most {max_images} images per dataset")
-    ctx = SummaryContext(model, sample, max_images, {}, flags)
+    ctx = SummaryContext(sample, max_images, {}, flags)
     for unit in benchmarks.ordered():
         entry = unit.summarize([c for c in cells if c["benchmark"] == unit.name], ctx)
         if entry is not None:

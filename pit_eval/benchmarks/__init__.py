@@ -18,7 +18,7 @@ from typing import Dict, List
 
 from ..registry import UnknownNameError, unknown_name_message
 from .base import (BENCHMARKS, Benchmark, Cell, Metric, NoOptions, SummaryContext, accuracy, cell_record,
-                   curve, option, option_fields, ordered, parse_option, register, sum_counts)
+                   curve, option, ordered, parse_option, register, sum_counts)
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _module != "base" and not _module.startswith("_"):
@@ -46,7 +46,7 @@ def options() -> Dict[str, dataclasses.Field]:
     out: Dict[str, dataclasses.Field] = {}
     owner: Dict[str, type] = {}
     for b in ordered():
-        for f in option_fields(b.options):
+        for f in dataclasses.fields(b.options):
             if f.name in out and owner[f.name] is not b.options:
                 raise ValueError(f"option {f.name!r} is declared by both {owner[f.name].__name__} and "
                                  f"{b.options.__name__}; share one options class or rename one")
@@ -55,5 +55,5 @@ def options() -> Dict[str, dataclasses.Field]:
 
 
 __all__ = ["BENCHMARKS", "Benchmark", "Cell", "Metric", "NoOptions", "SummaryContext", "accuracy",
-           "cell_record", "curve", "metric", "metrics", "names", "option", "options", "option_fields",
+           "cell_record", "curve", "metric", "metrics", "names", "option", "options",
            "ordered", "parse_option", "register", "sum_counts"]

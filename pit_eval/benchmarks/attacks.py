@@ -98,10 +98,10 @@ class Attack(Benchmark):
     doc = "docs/benchmarks/attacks.md"
 
     def __init__(self, name: str, title: str, order: int, options: type, attack: Callable,
-                 forwards_per_image: Callable, metric: Metric) -> None:
+                 forwards_per_image: Callable, metric: Metric, batch_dependent: bool) -> None:
         self.name, self.title, self.order, self.options = name, title, order, options
         self.attack, self._forwards, self.metrics = attack, forwards_per_image, (metric,)
-        self.batch_dependent = name == "pgd"
+        self.batch_dependent = batch_dependent   # PGD: its random start is drawn per batch and rank
 
     def cost(self, images, opts) -> float:
         return images(self.dataset) * self._forwards(opts) * len(opts.attacks())
@@ -127,6 +127,6 @@ class Attack(Benchmark):
 
 register(Attack("fgsm", "FGSM", 40, FGSMOptions, lambda model, x, y, cfg, gen: fgsm(model, x, y, cfg.eps / 255.0),
                 lambda opts: 4, Metric("acc1", "FGSM top-1 (first eps)", path=("acc1", 0),
-                                       refs=("paper_fgsm_acc1",), column="FGSM")))
+                                       refs=("paper_fgsm_acc1",), column="FGSM"), batch_dependent=False))
 register(Attack("pgd", "PGD", 41, PGDOptions, _pgd_step, lambda opts: 1 + 3 * opts.pgd_steps,
-                Metric("acc1", "PGD top-1 (first eps)", path=("acc1", 0), column="PGD")))
+                Metric("acc1", "PGD top-1 (first eps)", path=("acc1", 0), column="PGD"), batch_dependent=True))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..engine import FP_MOD
 from ..registry import Registry
@@ -25,25 +25,18 @@ def option(default: Any, help: str, *, parse: Optional[Callable] = None, choices
                                             "flag": flag, "metavar": metavar})
 
 
-def _items(value) -> list:
+def sequence(value, cast: Callable = lambda x: x) -> tuple:
+    """``"a,b"`` (a CLI string) / any iterable / one value -> a tuple, each item ``cast``."""
     if isinstance(value, str):
-        return [x.strip() for x in value.split(",") if x.strip()]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
-
-
-def ints(value) -> Tuple[int, ...]:
-    """``"1,2"`` / ``[1, 2]`` / ``3`` -> a tuple of ints."""
-    try:
-        return tuple(int(x) for x in _items(value))
-    except (TypeError, ValueError):
-        raise ValueError(f"expected comma-separated integers, got {value!r}") from None
+        return tuple(cast(x.strip()) for x in value.split(",") if x.strip())
+    if isinstance(value, Iterable):
+        return tuple(cast(x) for x in value)
+    return (cast(value),)
 
 
 def floats(value) -> Tuple[float, ...]:
     try:
-        return tuple(float(x) for x in _items(value))
+        return sequence(value, float)
     except (TypeError, ValueError):
         raise ValueError(f"expected comma-separated numbers, got {value!r}") from None
 
@@ -52,7 +45,6 @@ def optional(cast: Callable) -> Callable:
     """None stays None; anything else is ``cast``."""
     def parse(value):
         return None if value is None else cast(value)
-    parse.__name__ = f"optional {cast.__name__}"
     return parse
 
 
@@ -68,10 +60,6 @@ def positive(cast: Callable) -> Callable:
 @dataclass(frozen=True)
 class NoOptions:
     """A benchmark without protocol options."""
-
-
-def option_fields(options_type: type) -> Tuple[dataclasses.Field, ...]:
-    return dataclasses.fields(options_type)
 
 
 class OptionError(ValueError):
@@ -130,12 +118,9 @@ class Metric:
         """The name paper.json columns use: ``<benchmark>.<metric>``."""
         return f"{self.benchmark}.{self.name}"
 
-    def raw(self, entry: Optional[dict]):
-        return walk(entry, self.path or (self.name,))
-
     def shown(self, entry: Optional[dict]):
         """The value in display units; None when not run, not defined (``requires``) or not a number."""
-        v = self.raw(entry)
+        v = walk(entry, self.path or (self.name,))
         if v is None or (self.requires and not (entry or {}).get(self.requires)):
             return None
         if self.scale is None:
@@ -166,7 +151,7 @@ class Cell:
     loop: Optional[Callable[[], tuple]] = None
     run: Optional[Callable[[Any], dict]] = None
     shared_pass: Optional[str] = None
-    pred_map: Optional[List[int]] = None   # top-1 class -> label (IN-9 and shape bias)
+    pred_map: Optional[List[int]] = None   # top-1 class -> label (IN-9)
     pass_input: Any = None          # what run_pass needs of this cell
 
 
@@ -205,7 +190,6 @@ def curve(cells: List[dict], x: str) -> Optional[dict]:
 class SummaryContext:
     """What a benchmark's summary may read beside its own cells: the entries summarised before it
     (``benchmarks``; ImageNet-C reads the clean accuracy), and the run's ``flags`` (it may add)."""
-    model: str
     sample: bool
     max_images: Optional[int]
     benchmarks: Dict[str, dict]
@@ -236,7 +220,7 @@ class Benchmark:
 
     def configure(self, values: Dict[str, Any]):
         """This benchmark's options from a run's option values (every benchmark's, by name)."""
-        return self.options(**{f.name: values[f.name] for f in option_fields(self.options)})
+        return self.options(**{f.name: values[f.name] for f in dataclasses.fields(self.options)})
 
     def cost(self, images: Callable[[str], int], opts) -> float:
         """Forward-pass equivalents of a run; ``images(dataset)``: images it will read of a dataset."""

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from ..datasets import fingerprint
 from .base import Benchmark, Cell, Metric, SummaryContext, accuracy, register
 
 
 class FolderAccuracy(Benchmark):
-    forwards_per_image = 1.0
     doc = "docs/benchmarks/imagenet.md"
 
     def __init__(self, name: str, title: str, dataset: str, order: int, metrics: Tuple[Metric, ...]) -> None:
         self.name, self.title, self.dataset, self.order, self.metrics = name, title, dataset, order, metrics
 
     def plan(self, run, opts) -> List[Cell]:
-        if self.name == "clean":   # ImageNet val, opened once for every benchmark built on it
-            ds, fp = run.clean()
-            return [Cell("clean", "clean", "", None, fp, loop=lambda: (ds, None, None))]
-        ds, subset = run.open(self.dataset, run.transform.full())
-        return [Cell(self.name, self.name, "", None, fingerprint(ds), loop=lambda: (ds, subset, None))]
+        ds, subset, fp = run.dataset(self.dataset)
+        return [Cell(self.name, self.name, "", None, fp, loop=lambda: (ds, subset, None))]
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
         return accuracy(cells[0]) if cells else None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from .. import progress
-from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, CorruptedImageNet, ImageNetCPass, torch_backend,
+from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, PROTOCOLS, CorruptedImageNet, ImageNetCPass, torch_backend,
                            check_protocol, compat, parse_corruptions, parse_severities)
 from ..corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_backend,
                                  source_protocol, with_protocol)
@@ -47,11 +47,6 @@ def _backend(value: str) -> str:
     return value
 
 
-def _protocol(value: str) -> str:
-    check_protocol(value)
-    return value
-
-
 @dataclass(frozen=True)
 class ImageNetCOptions:
     corruptions: Tuple[str, ...] = option("all", "names or groups: common, extra, all, noise, "
@@ -65,7 +60,7 @@ class ImageNetCOptions:
     corruption_protocol: str = option(IMAGENET_C, "the generator of on-the-fly ImageNet-C: imagenet-c "
                                       "(Hendrycks', the released set's; its mCE is compared with published "
                                       "values) or imagecorruptions (Michaelis et al., COCO-C's; published mCE "
-                                      "withheld)", parse=_protocol, choices=("imagenet-c", "imagecorruptions"))
+                                      "withheld)", parse=check_protocol, choices=PROTOCOLS)
     imagenet_c_block: int = option(2048, "on-the-fly ImageNet-C runs all its cells in one pass that decodes "
                                    "each image once, journalled every N images (a kill loses at most N "
                                    "images' work)", parse=positive(int), metavar="N")

@@ -25,7 +25,7 @@ from torchvision.transforms import PILToTensor
 
 from .. import progress
 from ..datasets import fingerprint, thin
-from ..engine import FP_MOD, fingerprint_terms
+from ..engine import prediction_fingerprint
 from ..images import IMG_EXTENSIONS, DataError, ImageList
 from .backgrounds import check_same_size
 from .base import Benchmark, Cell, Metric, SummaryContext, register
@@ -130,12 +130,11 @@ def tally(stimuli: Sequence[Tuple[str, int, int]], decisions: Dict[int, int], sk
             row[0] += d == shape
             row[1] += d == texture
             row[2] += 1
-    idx = torch.tensor(list(decisions), dtype=torch.long)
-    preds = torch.tensor([decisions[i] for i in decisions], dtype=torch.long)
     return {"n": len(decisions), "correct1": sum(r[0] for r in per.values()),
             "texture": sum(r[1] for r in per.values()), "n_conflict": sum(r[2] for r in per.values()),
             "per_category": per, "skipped": skipped,
-            "pred_fingerprint": int(fingerprint_terms(idx, preds).sum()) % FP_MOD if len(idx) else 0}
+            "pred_fingerprint": prediction_fingerprint(torch.tensor(list(decisions)),
+                                                       torch.tensor(list(decisions.values())))}
 
 
 def _ratio(a: int, b: int) -> Optional[float]:

@@ -16,7 +16,6 @@ def _parser(f):
             return parse_option(f, text)
         except OptionError as e:
             raise argparse.ArgumentTypeError(e.reason) from None
-    parse.__name__ = f.name
     return parse
 
 
