@@ -1,5 +1,6 @@
 """The evaluation engine: device and AMP selection, exact distributed sharding, data loading and the
-counting loop shared by every classification benchmark."""
+one evaluation loop of every classification benchmark, which feeds each model batch to the cell's
+metrics (:mod:`pit_eval.loop_metrics`) and names none of them."""
 from __future__ import annotations
 
 import contextlib
@@ -15,38 +16,16 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from . import progress
 
 from .images import Indexed, collate_skipping
+from .loop_metrics import Batch, LoopMetric, merge_values
+from .loop_metrics.fingerprint import FP_MOD, fingerprint_terms, prediction_fingerprint  # noqa: F401 (re-exported)
 from .stall import StallMeter
 
 logger = logging.getLogger(__name__)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-FP_MOD = 1 << 40
-_GOLDEN = 0x9E3779B97F4A7C15
-_LOW29 = (1 << 29) - 1
-_G0, _G1 = _GOLDEN & _LOW29, (_GOLDEN >> 29) & ((1 << 28) - 1)   # the constant modulo 2^57, in two pieces
 #: settings that can change any cell's predictions; batch-dependent cells add BATCH_SETTINGS
 PREDICTION_SETTINGS = ("precision", "device_type", "compile", "channels_last")
 BATCH_SETTINGS = ("batch_size", "world_size")
-
-
-def prediction_fingerprint(indices: torch.Tensor, preds: torch.Tensor) -> int:
-    """An order-independent digest of (sample index, top-1 prediction) pairs: a sum of per-sample
-    hashes, so shards can be all-reduced. Equal digests = the same prediction for every image.
-    (The definition; the loop computes it on the device with :func:`fingerprint_terms`.)"""
-    total = 0
-    for i, p in zip(indices.tolist(), preds.tolist()):
-        total += ((i * 1_000_003 + p + 1) * _GOLDEN >> 17) % FP_MOD
-    return total % FP_MOD
-
-
-def fingerprint_terms(indices: torch.Tensor, preds: torch.Tensor) -> torch.Tensor:
-    """The per-sample terms of :func:`prediction_fingerprint` as int64 on the tensors' device, exact:
-    bits 17..56 of ``a * GOLDEN`` depend only on the product modulo 2^57, which is formed from 29- and
-    28-bit pieces so that no intermediate exceeds 2^63 (no overflow, whatever the device)."""
-    a = (indices.long() * 1_000_003 + preds.long() + 1) & ((1 << 57) - 1)
-    a0, a1 = a & _LOW29, a >> 29
-    mid = ((a1 * _G0 + a0 * _G1) & ((1 << 28) - 1)) << 29
-    return (((mid + a0 * _G0) & ((1 << 57) - 1)) >> 17) % FP_MOD
 
 
 @dataclass(frozen=True)
@@ -160,56 +139,50 @@ class Engine:
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
     def all_reduce(self, counts: Dict[str, int]) -> Dict[str, int]:
+        """Integer counts summed over the ranks."""
         if self.world == 1:
             return counts
         keys = sorted(counts)
         t = torch.tensor([counts[k] for k in keys], dtype=torch.int64,
                          device=self.device if self.device.type == "cuda" else "cpu")
         dist.all_reduce(t)
-        out = {k: int(v) for k, v in zip(keys, t.tolist())}
-        if "pred_fingerprint" in out:
-            out["pred_fingerprint"] %= FP_MOD
-        return out
+        return {k: int(v) for k, v in zip(keys, t.tolist())}
 
-    def gather(self, records: List[dict]) -> List[dict]:
+    def gather(self, records: List) -> List:
         """Every rank's ``records`` concatenated in rank order, on every rank."""
         if self.world == 1:
             return records
-        parts: List[Optional[List[dict]]] = [None] * self.world
+        parts: List[Optional[List]] = [None] * self.world
         dist.all_gather_object(parts, records)
         return [r for part in parts for r in part or ()]
 
-    def counts(self, model: nn.Module, dataset: Dataset, desc: str,
-               class_subset: Optional[Sequence[int]] = None,
-               perturb: Optional[Callable] = None,
-               pred_map: Optional[Sequence[int]] = None,
-               meter: Optional[StallMeter] = None) -> Dict[str, int]:
-        """Top-1/top-5 counts of ``model`` (which takes [0, 1] input) on ``dataset``, over all ranks.
+    def evaluate(self, model: nn.Module, dataset: Dataset, desc: str, metrics: Sequence[LoopMetric],
+                 class_subset: Optional[Sequence[int]] = None, perturb: Optional[Callable] = None,
+                 meter: Optional[StallMeter] = None) -> Dict[str, object]:
+        """One cell: ``metrics`` of ``model`` (which takes [0, 1] input) on ``dataset``, over all ranks
+        (each rank's value gathered and merged). See :meth:`cell_values` for the arguments."""
+        mine = self.cell_values(model, dataset, desc, metrics, class_subset=class_subset,
+                                perturb=perturb, meter=meter)[0]
+        return merge_values(metrics, self.gather([mine]))
 
-        ``class_subset``: indices of the logits to keep (ImageNet-A/R); labels index into it.
-        ``perturb(model, x, y) -> x'``: an input perturbation (attacks) applied on the device.
-        ``pred_map``: maps each top-1 class to a label (ImageNet -> IN-9, -1 never matches); then only
-        top-1 is counted (``correct5`` is absent).
-        ``meter``: a :class:`StallMeter` that times this rank's loop (read it with ``result``)."""
-        counts = self.cell_counts(model, dataset, desc, 1, class_subset=class_subset,
-                                  perturb=perturb, pred_map=pred_map, meter=meter)[0]
-        return self.all_reduce(counts)
+    def cell_values(self, model: nn.Module, dataset: Dataset, desc: str, metrics: Sequence[LoopMetric],
+                    n_cells: int = 1, split: Optional[Callable] = None, *, indices: Optional[Sequence[int]] = None,
+                    loader_batch: Optional[int] = None, class_subset: Optional[Sequence[int]] = None,
+                    perturb: Optional[Callable] = None, meter: Optional[StallMeter] = None) -> List[Dict[str, object]]:
+        """This rank's value of each of ``n_cells`` cells evaluated in one pass over ``dataset`` (not
+        merged over ranks): ``{"n", "skipped", <metric name>: its value}``.
 
-    def cell_counts(self, model: nn.Module, dataset: Dataset, desc: str, n_cells: int = 1,
-                       split: Optional[Callable] = None, *, indices: Optional[Sequence[int]] = None,
-                       loader_batch: Optional[int] = None, class_subset: Optional[Sequence[int]] = None,
-                       perturb: Optional[Callable] = None, pred_map: Optional[Sequence[int]] = None,
-                       meter: Optional[StallMeter] = None) -> List[Dict[str, int]]:
-        """This rank's counts for each of ``n_cells`` cells evaluated in one pass over ``dataset``
-        (not reduced over ranks). ``split(images, labels, indices, device)`` turns a loaded batch into
-        groups ``(cell ids, images, labels, indices)`` (default: one group, all cell 0); with several
-        cells the groups are re-cut into model batches of exactly ``batch_size``. ``indices``: the samples to evaluate
-        (default: this rank's shard); ``loader_batch``: samples per loaded batch (default: batch size).
-        An unreadable sample counts as skipped in every cell. Hits and prediction fingerprints add up
-        on the device and are read back once, at the end."""
+        ``metrics``: what every cell measures (:mod:`pit_eval.loop_metrics`); each model batch updates
+        their device-side states, read back once at the end. ``split(images, labels, indices, device)``
+        turns a loaded batch into groups ``(cell ids, images, labels, indices)`` (default: one group,
+        all cell 0); with several cells the groups are re-cut into model batches of exactly
+        ``batch_size``. ``indices``: the samples to evaluate (default: this rank's shard);
+        ``loader_batch``: samples per loaded batch (default: batch size). ``class_subset``: indices of
+        the logits to keep (ImageNet-A/R; labels index into it). ``perturb(model, x, y) -> x'``: an
+        input perturbation (attacks) applied on the device. ``meter``: a :class:`StallMeter` that times
+        this rank's loop. An unreadable sample counts as skipped in every cell."""
         idx = torch.tensor(class_subset, device=self.device) if class_subset is not None else None
-        cmap = torch.tensor(pred_map, device=self.device) if pred_map is not None else None
-        acc = torch.zeros(n_cells, 3, dtype=torch.int64, device=self.device)  # correct1, correct5, fingerprint
+        states = [m.init(n_cells, self.device) for m in metrics]
         n, skipped = torch.zeros(n_cells, dtype=torch.int64), [0]     # images per cell, on the host
         meter = meter or StallMeter(self.device)
         bar = progress.bar(self.loader(dataset, indices, loader_batch), desc=desc, leave=False, unit="batch",
@@ -236,32 +209,30 @@ class Engine:
             with torch.inference_mode(), self.autocast():
                 logits = model(x)
             logits = logits.float() if idx is None else logits.float()[:, idx]
-            hits = _hits(logits, y, ids.to(self.device, non_blocking=True), cmap)
-            acc.index_add_(0, cells.to(self.device, non_blocking=True), hits)
-            acc[:, 2] %= FP_MOD
+            batch = Batch(cells.to(self.device, non_blocking=True), logits, y,
+                          ids.to(self.device, non_blocking=True))
+            for m, state in zip(metrics, states):
+                m.update(state, batch)
             n += torch.bincount(cells, minlength=n_cells)
             meter.end()
             if i % 8 == 7 and not bar.disable:
                 busy = meter.busy_so_far()
                 if busy is not None:
                     bar.set_postfix_str(f"device busy {100 * busy:.0f} %", refresh=False)
-        totals, n = acc.tolist(), n.tolist()
-        counts = []
-        for k in range(n_cells):
-            c = {"n": n[k], "correct1": totals[k][0], "correct5": totals[k][1], "skipped": skipped[0],
-                 "pred_fingerprint": totals[k][2]}
-            if cmap is not None:
-                del c["correct5"]
-            counts.append(c)
-        return counts
+        read = [m.read(state, n_cells) for m, state in zip(metrics, states)]
+        return [{"n": int(n[k]), "skipped": skipped[0], **{m.name: r[k] for m, r in zip(metrics, read)}}
+                for k in range(n_cells)]
 
     def run_journalled(self, journal, done: Dict[str, dict], keys: Sequence[str], work: Callable,
-                       on_round: Optional[Callable[[List[dict]], None]] = None, per_round: int = 0) -> None:
+                       on_round: Optional[Callable[[List[dict]], None]] = None, per_round: int = 0,
+                       store: Optional[Callable[[List[dict]], List[dict]]] = None) -> None:
         """Run ``work(key) -> record`` (a dict with that ``key``) for every key not in ``done`` (the
         records already in ``journal``), the keys spread over the ranks in rounds; with ``per_round``
         > 0, ``work(keys) -> records`` takes up to that many keys per rank and round. After each round
         the ranks' records are gathered, journalled (durably, by the main rank) and added to ``done``,
-        so a killed run loses only the round in flight."""
+        so a killed run loses only the round in flight. ``store(records) -> records``: called on the
+        gathered records before they are journalled (it writes what is not JSON, e.g. prediction rows,
+        and returns the records without it)."""
         todo = [k for k in keys if k not in done]
         mine = [todo[i] for i in self.shard(len(todo))]
         size = per_round or 1
@@ -270,6 +241,8 @@ class Engine:
             chunk = mine[r * size:(r + 1) * size]
             records = work(chunk) if per_round else [work(k) for k in chunk]
             records = self.gather(records)
+            if store is not None:
+                records = store(records)
             journal.append(records)
             done.update((rec["key"], rec) for rec in records)
             if on_round is not None:
@@ -305,18 +278,6 @@ def _one_cv2_thread(_: int) -> None:
     import cv2
     if cv2.getNumThreads() != 1:
         cv2.setNumThreads(1)
-
-
-def _hits(logits: torch.Tensor, y: torch.Tensor, indices: torch.Tensor,
-          cmap: Optional[torch.Tensor]) -> torch.Tensor:
-    """(B, 3) int64 on the device: top-1 hit, top-5 hit, fingerprint term per sample."""
-    if cmap is None:
-        hit = logits.topk(min(5, logits.shape[1]), dim=1).indices.eq(y.view(-1, 1))
-        c1, c5 = hit[:, :1].any(1), hit.any(1)
-    else:
-        c1 = cmap[logits.topk(1, 1).indices[:, 0]] == y
-        c5 = torch.zeros_like(c1)
-    return torch.stack([c1.long(), c5.long(), fingerprint_terms(indices, logits.argmax(1))], 1)
 
 
 def rebatch(groups: Iterable[Sequence[torch.Tensor]], size: int) -> Iterator[List[torch.Tensor]]:

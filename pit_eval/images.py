@@ -140,6 +140,17 @@ class ImageList(Dataset):
         return self.transform(img), self.samples[index][1]
 
 
+def sample_paths(dataset) -> Callable[[int], str]:
+    """Sample index -> its path relative to the dataset root, through wrappers (``base``) down to the
+    :class:`ImageList` (an occluded or corrupted view of a dataset names the base's files)."""
+    d = dataset
+    while not isinstance(d, ImageList) and hasattr(d, "base"):
+        d = d.base
+    if not isinstance(d, ImageList):
+        return str
+    return d.key
+
+
 class Indexed(Dataset):
     """Adds the sample index: (image, label) -> (image, label, index)."""
 

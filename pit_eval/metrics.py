@@ -9,13 +9,17 @@ ImageNet-C (Hendrycks & Dietterich, ICLR 2019):
                     RobustBench and Hendrycks publish it); ``*_complete`` says whether all 75 cells
                     exist. A mean over every evaluated cell (extras included) is
                     ``mean_corrupted_acc_evaluated``, never compared with a published number.
+Sampling uncertainty: every accuracy k / n carries its exact two-sided 95 % Clopper-Pearson interval
+  (:func:`clopper_pearson`, as imagenet-testbed draws it).
+Calibration (google-research/robustness_metrics' definitions): :func:`expected_calibration_error` over
+  15 equal-width bins of the max-softmax confidence, L1, weighted by bin size.
 COCO-C (Michaelis et al. 2019, mmdet robustness_eval.py): P = clean AP, mPC = mean AP over the 15
   benchmark corruptions x severities 1-5, rPC = mPC / P; the 4 extra corruptions go to ``mPC_extra``.
 All errors and accuracies are fractions in [0, 1].
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Mapping, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -115,6 +119,39 @@ def coco_c_summary(clean_ap: float, corrupted_ap: Mapping[Tuple[str, int], float
             "rPC": mpc / clean_ap if mpc is not None and clean_ap > 0 else None,
             "mPC_complete": _complete(corrupted_ap), "mPC_cells": len(bench),
             "mPC_extra": float(np.mean(extra)) if extra else None}
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> Optional[List[float]]:
+    """The exact (Clopper-Pearson) two-sided ``level`` interval of a binomial proportion ``k / n``,
+    ``[lo, hi]`` as fractions; None when ``n`` is 0."""
+    if n <= 0:
+        return None
+    from scipy.stats import beta
+    a = (1.0 - level) / 2
+    lo = 0.0 if k <= 0 else float(beta.ppf(a, k, n - k + 1))
+    hi = 1.0 if k >= n else float(beta.ppf(1 - a, k + 1, n - k))
+    return [lo, hi]
+
+
+ECE_BINS = 15
+
+
+def calibration_bin(confidence):
+    """The bin (0..14) of each max-softmax confidence: equal-width bins over [0, 1], each closed on the
+    left (torchmetrics' ``bucketize(right=True)`` on ``linspace(0, 1, 16)``), a confidence of exactly
+    1 in the last bin (robustness_metrics' fixed-width histogram)."""
+    import torch
+    edges = torch.linspace(0, 1, ECE_BINS + 1, dtype=confidence.dtype, device=confidence.device)
+    return (torch.bucketize(confidence, edges, right=True) - 1).clamp_(0, ECE_BINS - 1)
+
+
+def expected_calibration_error(count: Sequence[float], sum_confidence: Sequence[float],
+                               sum_correct: Sequence[float]) -> Optional[float]:
+    """ECE = sum over bins of |sum correct - sum confidence| / n (= sum_b |b|/n |acc(b) - conf(b)|)."""
+    n = float(np.sum(count))
+    if n <= 0:
+        return None
+    return float(np.sum(np.abs(np.asarray(sum_correct, float) - np.asarray(sum_confidence, float))) / n)
 
 
 def topk_correct(logits, target, ks: Iterable[int] = (1, 5)) -> Dict[int, int]:

@@ -38,14 +38,17 @@ def fmt(v: Optional[dict]) -> str:
 
 
 def compare(model: str, ours: Optional[float], metrics: Sequence[str], withheld: Optional[str] = None,
-            extra: Sequence[dict] = ()) -> dict:
+            extra: Sequence[dict] = (), ci: Optional[Sequence[float]] = None) -> dict:
     """Ours beside every reference value known for ``model`` among ``metrics`` (and ``extra`` ones),
     each with its difference: the one "ours · reference · Δ" of the CLI table, the run report and the
-    paper report. ``withheld``: why the references must not be compared with ours (then none are)."""
+    paper report. ``withheld``: why the references must not be compared with ours (then none are).
+    ``ci``: our 95 % interval (display units); each reference is then ``consistent`` (inside it) or not."""
     refs = [r for r in (lookup(model, m) for m in metrics) if r] + list(extra)
     withheld = withheld if refs else None
-    return {"ours": ours, "withheld": withheld, "references": [] if withheld else [
-        {**r, "delta": None if ours is None else ours - r["value"]} for r in refs]}
+    ci = list(ci) if ci is not None and ours is not None else None
+    return {"ours": ours, "ci": ci, "withheld": withheld, "references": [] if withheld else [
+        {**r, "delta": None if ours is None else ours - r["value"],
+         "consistent": None if ci is None else bool(ci[0] <= r["value"] <= ci[1])} for r in refs]}
 
 
 SEP = " · "
@@ -54,6 +57,8 @@ SEP = " · "
 def comparison_text(c: dict, missing: str = "—") -> str:
     """``ours · reference [source] / ... · Δ +d / ...``; ``missing`` stands for a value we lack."""
     ours = missing if c["ours"] is None else f"{c['ours']:.2f}"
+    if c.get("ci"):
+        ours += f" [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}]"
     if c.get("withheld"):
         return ours + SEP + f"reference withheld: {c['withheld']}"
     if not c["references"]:
@@ -61,4 +66,13 @@ def comparison_text(c: dict, missing: str = "—") -> str:
     refs = " / ".join(f"{fmt(r)} [{r['source']}]" for r in c["references"])
     if c["ours"] is None:
         return ours + SEP + refs
-    return ours + SEP + refs + SEP + "Δ " + " / ".join(f"{r['delta']:+.2f}" for r in c["references"])
+    return ours + SEP + refs + SEP + "Δ " + " / ".join(f"{r['delta']:+.2f}" for r in c["references"]) + _verdict(c)
+
+
+def _verdict(c: dict) -> str:
+    """Whether each reference lies inside our 95 % interval (sampling noise can explain its Δ) or not."""
+    said = [r["consistent"] for r in c["references"] if r.get("consistent") is not None]
+    if not said:
+        return ""
+    words = ["inside" if v else "outside" for v in said]
+    return f" ({words[0] if len(set(words)) == 1 else ' / '.join(words)} our 95 % CI)"

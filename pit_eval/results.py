@@ -300,6 +300,15 @@ class RunDir:
                 out[key] = diff
         return out
 
+    def write_predictions(self, key: str, rows, path_of, name: Optional[str] = None) -> dict:
+        """Write a cell's per-image rows to ``predictions/<key>.parquet`` (or ``name``) atomically
+        (:mod:`pit_eval.prediction_files`); returns what its record keeps. Other ranks write nothing."""
+        from . import prediction_files
+        if not self.writer:
+            return {"file": name or prediction_files.relative_path(key), "rows": len(rows.get("index", ())),
+                    "logits": "logits" in rows, "bytes": None}
+        return prediction_files.write(self.path, key, rows, path_of, name)
+
     def journal(self, name: str) -> "Journal":
         """A further append-only record in this directory (e.g. per-foreground progress)."""
         return Journal(self.path / name, self.writer)

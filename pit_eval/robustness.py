@@ -16,12 +16,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from . import benchmarks, progress, references
-from .benchmarks import Benchmark, Cell, SummaryContext, cell_record
+from . import benchmarks, prediction_files, progress, references
+from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_metrics
+from .loop_metrics import LoopMetric, default_metrics, finalize, metric_names, rows_of
 from .corruptions.names import source_protocol, with_protocol
 from .datasets import DATASETS, fingerprint, flag, locate, open_folder
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
-from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList
+from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
 from .models import Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch
 from .registry import check_choice
 from .results import (SETTING_LABELS, ResultsError, RunDir, mismatch_message, provenance_flags,
@@ -45,6 +46,8 @@ class RunSettings:
     on_bad_image: str = "error"
     force: bool = False
     recompute_mismatched: bool = False             # recompute finished cells whose settings differ
+    save_logits: bool = False                      # the predictions files keep every logit (float16)
+    recompute_incomplete: bool = False             # recompute finished cells that lack a quantity of today's
     crop_pct: Optional[float] = None
     interpolation: Optional[str] = None
     input_size: Optional[int] = None
@@ -202,6 +205,7 @@ class RobustnessRun:
         if eng.world > 1 and eng.is_main:
             torch.distributed.barrier()
         with rd:
+            rd.cells = {k: self._upgrade(r) for k, r in rd.cells.items()}
             todo = self._todo(rd)
             logger.info("%d cell(s) planned, %d to run, results in %s", len(self.cells), len(todo), out)
             bar = progress.bar(total=len(todo), desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
@@ -216,13 +220,15 @@ class RobustnessRun:
                     records = unit.run_pass(group, self, rd)
                 for r in records:
                     rd.add(r, self.affects(unit))
-                    lines.done(f"cell {r['key']}", f"top-1 {100 * r['acc1']:.2f} % of {r['n']}",
-                               (r.get("timing") or {}).get("images_per_s"))
+                    lines.done(f"cell {r['key']}", unit.headline(r), (r.get("timing") or {}).get("images_per_s"))
                 bar.update(len(group))
             bar.close()
             summary = summarize(rd.cells.values(), cfg.model, self.weights, self.sample,
                                 cfg.max_images, [c.key for c in self.cells])
             summary["flags"] += self.warnings
+            summary["incomplete_cells"] = incomplete = self._incomplete(rd)
+            if incomplete:
+                summary["flags"].append(incomplete_flag(incomplete))
             rd.write_summary(summary, cell_rows(rd.cells.values()))
         warning = stall_warning(summary.get("throughput"))
         if warning and eng.is_main:
@@ -231,17 +237,69 @@ class RobustnessRun:
         return {"out": out, "summary": summary}
 
     def _todo(self, rd: RunDir) -> List[Cell]:
-        """The cells to compute: those not finished, and (with ``recompute_mismatched``) the finished
-        ones whose prediction-affecting settings differ from this run's; without it, such a cell stops
-        the run before any work."""
+        """The cells to compute: those not finished; finished ones whose predictions file is missing,
+        truncated or unreadable (named in the log); with ``recompute_mismatched``, those whose
+        prediction-affecting settings differ from this run's (without it such a cell stops the run
+        before any work); with ``recompute_incomplete``, those lacking a quantity this run records."""
         done = [c for c in self.cells if self._already(rd, c)]
         mism = rd.mismatches({c.key: self.affects(benchmarks.BENCHMARKS.get(c.benchmark)) for c in done})
         if mism and not self.cfg.recompute_mismatched:
             raise ResultsError(mismatch_message(rd.path, mism, SETTING_LABELS))
         if mism:
             logger.warning("--recompute-mismatched: recomputing %d cell(s): %s", len(mism), ", ".join(sorted(mism)))
+        redo = set(mism) | self._bad_predictions(rd, done)
+        incomplete = self._incomplete(rd, done)
+        if self.cfg.save_logits:
+            no_logits = sorted(c.key for c in done if (rd.cells[c.key].get("predictions") or {}).get("logits") is False)
+            if no_logits and not self.cfg.recompute_incomplete:
+                raise ResultsError(f"--save-logits: {len(no_logits)} finished cell(s) of {rd.path} wrote their "
+                                   f"predictions without logits ({', '.join(no_logits[:4])}"
+                                   f"{', ...' if len(no_logits) > 4 else ''}); add --recompute-incomplete to "
+                                   "recompute them with logits, or write this run elsewhere (--out DIR)")
+            incomplete.update({k: ["logits"] for k in no_logits})
+        if incomplete and self.cfg.recompute_incomplete:
+            logger.warning("--recompute-incomplete: recomputing %d cell(s): %s", len(incomplete),
+                           ", ".join(sorted(incomplete)))
+            redo |= set(incomplete)
         finished = {c.key for c in done}
-        return [c for c in self.cells if c.key in mism or c.key not in finished]
+        return [c for c in self.cells if c.key in redo or c.key not in finished]
+
+    def cell_metrics(self, cell: Cell) -> List[LoopMetric]:
+        """What the loop measures for ``cell``: its own metrics, or the defaults."""
+        if cell.metrics is not None:
+            return cell.metrics
+        return default_metrics(cell.pred_map, logits=self.cfg.save_logits)
+
+    def _expected(self, cell: Cell) -> List[str]:
+        return [] if cell.run is not None and cell.metrics is None else metric_names(self.cell_metrics(cell))
+
+    def _bad_predictions(self, rd: RunDir, done: List[Cell]) -> set:
+        """Finished cells whose record names a predictions file that is not whole (to recompute)."""
+        bad = set()
+        for c in done:
+            info = rd.cells[c.key].get("predictions")
+            why = prediction_files.check(rd.path, info) if info else None
+            if why:
+                logger.warning("cell %s: its predictions file is not usable (%s); recomputing the cell", c.key, why)
+                bad.add(c.key)
+        return bad
+
+    def _incomplete(self, rd: RunDir, cells: Optional[List[Cell]] = None) -> Dict[str, List[str]]:
+        """Finished cells that lack a quantity this run records: key -> the missing metrics."""
+        out = {}
+        for c in (self.cells if cells is None else cells):
+            rec = rd.cells.get(c.key)
+            if rec is None:
+                continue
+            missing = [m for m in self._expected(c) if m not in record_metrics(rec)]
+            if missing:
+                out[c.key] = missing
+        return out
+
+    def _upgrade(self, record: dict) -> dict:
+        unit = benchmarks.BENCHMARKS.get(record["benchmark"]) if record.get("benchmark") in benchmarks.BENCHMARKS else None
+        rec = benchmarks.upgrade(record)
+        return unit.upgrade(rec) if unit else rec
 
     def _already(self, rd: RunDir, cell: Cell) -> bool:
         old = rd.cells.get(cell.key)
@@ -262,15 +320,21 @@ class RobustnessRun:
 
     def _run_cell(self, cell: Cell, rd: RunDir) -> dict:
         t0 = time.time()
-        if cell.run is not None:   # its own loop: wall time only
-            counts = cell.run(rd)
-            timing = {"wall_s": round(time.time() - t0, 4)}
+        if cell.run is not None:   # its own loop: wall time unless it times itself
+            values = dict(cell.run(rd))
+            rows, path_of = values.pop("rows", None), cell.paths
+            timing = values.pop("timing", None) or {"wall_s": round(time.time() - t0, 4)}
         else:
             dataset, subset, perturb = cell.loop()
+            metrics = self.cell_metrics(cell)
             meter = StallMeter(self.engine.device)
-            counts = self.engine.counts(self.model, dataset, cell.key, subset, perturb, cell.pred_map, meter=meter)
-            timing = meter.result(-(-counts["n"] // self.engine.world))  # this rank's even share
-        return cell_record(cell, counts, time.time() - t0, timing)
+            value = self.engine.evaluate(self.model, dataset, cell.key, metrics, subset, perturb, meter=meter)
+            values, rows, path_of = finalize(metrics, value), rows_of(metrics, value), sample_paths(dataset)
+            timing = meter.result(-(-value["n"] // self.engine.world))  # this rank's even share
+        record = cell_record(cell, values, time.time() - t0, timing)
+        if rows is not None:
+            record["predictions"] = rd.write_predictions(cell.key, rows, path_of)
+        return record
 
     def _dataset_meta(self) -> dict:
         return {n: {"path": l.path, "origin": l.origin} for n, l in self.locations.items()}
@@ -289,6 +353,15 @@ def shared_passes(cells: List[Cell]) -> List[List[Cell]]:
             groups[c.shared_pass] = [c]
             out.append(groups[c.shared_pass])
     return out
+
+
+def incomplete_flag(incomplete: Dict[str, List[str]]) -> str:
+    """The summary's words on finished cells that lack quantities this pit_eval records."""
+    what = sorted({m for ms in incomplete.values() for m in ms})
+    keys = sorted(incomplete)
+    return (f"{len(keys)} cell(s) written by an earlier pit_eval lack {', '.join(what)} "
+            f"({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}); their other numbers are kept; "
+            "--recompute-incomplete recomputes them")
 
 
 def flag_hint(spec, data_root: Optional[str]) -> str:
@@ -344,9 +417,9 @@ def reference_rows(model: str, bench: dict) -> List[dict]:
     rows = []
     for m in benchmarks.metrics().values():
         entry = bench.get(m.benchmark)
-        if entry is None or m.scale is None:
+        if entry is None or m.scale is None or not m.in_table:
             continue
-        c = references.compare(model, m.shown(entry), m.refs, entry.get("comparison_withheld"))
+        c = references.compare(model, m.shown(entry), m.refs, entry.get("comparison_withheld"), ci=m.interval(entry))
         if c["ours"] is not None or c["references"] or c["withheld"]:
             rows.append({"metric": m.title(entry), **c})
     return rows
@@ -354,11 +427,13 @@ def reference_rows(model: str, bench: dict) -> List[dict]:
 
 def cell_rows(cells) -> List[dict]:
     keys = ("key", "benchmark", "variant", "param", "n", "correct1", "correct5", "skipped", "acc1",
-            "acc5", "pred_fingerprint", "seconds")
+            "acc5", "ece", "nll", "brier", "pred_fingerprint", "seconds")
     rows = []
     for c in sorted(cells, key=lambda c: c["key"]):
         p, t = c.get("provenance") or {}, c.get("timing") or {}
-        rows.append({**{k: c.get(k) for k in keys}, "precision": p.get("precision", "unknown"),
+        lo, hi = c.get("acc1_ci") or (None, None)
+        rows.append({**{k: c.get(k) for k in keys}, "acc1_ci_lo": lo, "acc1_ci_hi": hi,
+                     "predictions": (c.get("predictions") or {}).get("file"), "precision": p.get("precision", "unknown"),
                      "device": p.get("device_name", "unknown"), "compile": p.get("compile"),
                      "stall_share": t.get("stall_share"), "images_per_s": t.get("images_per_s"),
                      "data_source": (with_protocol(c.get("data")) or {}).get("source")})

@@ -95,6 +95,7 @@ def _per_core(repeat: int, workers: int, model_name: str, protocol: str) -> None
     from pit_eval.datasets import imagenet_wnids, scan_class_folders
     from pit_eval.models import Normalized
     from pit_eval.stall import StallMeter
+    from pit_eval.loop_metrics import default_metrics
     root = SAMPLE_ROOT / "imagenet" / "val"
     base = ImageList(scan_class_folders(root, imagenet_wnids(), "imagenet", "--imagenet") * repeat,
                      EvalTransform().full(), root=str(root))
@@ -118,8 +119,8 @@ def _per_core(repeat: int, workers: int, model_name: str, protocol: str) -> None
     runner = m / (time.perf_counter() - t0)
     model = eng.prepare(Normalized(timm.create_model(model_name), (0.5,) * 3, (0.5,) * 3))
     meter = StallMeter(eng.device)
-    eng.cell_counts(model, data, "bench", k, data.split, indices=range(n),
-                       loader_batch=data.loader_batch(64), meter=meter)
+    eng.cell_values(model, data, "bench", default_metrics(), k, data.split, indices=range(n),
+                    loader_batch=data.loader_batch(64), meter=meter)
     t = meter.result(n, n * k)
     print(f"exact backend, {protocol} protocol, 15 corruptions at severity 3, {n} sample images, {workers} workers, "
           "image-cells/s:")

@@ -190,14 +190,15 @@ def forward(ctx: Context) -> dict:
 
 
 def clean(ctx: Context) -> dict:
+    from pit_eval.loop_metrics import default_metrics
     from pit_eval.stall import StallMeter
     sc = ctx.scale
     eng = ctx.engine(amp=ctx.amp, batch_size=sc.batch)
     model, tf = _model(ctx, sc.models[0], eng)
     ds = ctx.dataset(tf.full(), sc.images)
-    eng.counts(model, ctx.dataset(tf.full(), sc.batch), "warm-up")
+    eng.evaluate(model, ctx.dataset(tf.full(), sc.batch), "warm-up", default_metrics())
     meter = StallMeter(eng.device)
-    counts = eng.counts(model, ds, "clean", meter=meter)
+    counts = eng.evaluate(model, ds, "clean", default_metrics(), meter=meter)
     t = meter.result(counts["n"])
     bare = bare_forward(ctx, model, sc.batch, max(2, sc.iters), eng)
     return {"tables": {"clean evaluation end to end": [{
@@ -210,6 +211,7 @@ def clean(ctx: Context) -> dict:
 def imagenet_c(ctx: Context) -> dict:
     from pit_eval.corruptions import GROUPS, IMAGENET_C, CorruptedImageNet, ImageNetCPass
     from pit_eval.corruptions.torch_backend import render_backend
+    from pit_eval.loop_metrics import default_metrics
     from pit_eval.stall import StallMeter, merge
     sc = ctx.scale
     rows = []
@@ -225,8 +227,8 @@ def imagenet_c(ctx: Context) -> dict:
                 continue
             data = ImageNetCPass(group)
             meter = StallMeter(eng.device)
-            eng.cell_counts(model, data, backend, len(group), data.split, indices=range(len(data)),
-                               loader_batch=data.loader_batch(sc.batch), meter=meter)
+            eng.cell_values(model, data, backend, default_metrics(), len(group), data.split,
+                            indices=range(len(data)), loader_batch=data.loader_batch(sc.batch), meter=meter)
             timings.append(meter.result(len(data), len(data) * len(group)))
         t = merge(timings)
         rows.append({"backend": backend, "model": sc.models[0], "images": len(base), "cells": len(cells),

@@ -51,7 +51,7 @@ def no_compute(monkeypatch):
     """Every way a benchmark computes predictions raises."""
     def refuse(*a, **k):
         raise AssertionError("a prediction was computed")
-    monkeypatch.setattr(Engine, "cell_counts", refuse)
+    monkeypatch.setattr(Engine, "cell_values", refuse)
     monkeypatch.setattr(backgrounds, "vulnerable_flags", refuse)
     monkeypatch.setattr(autoattack, "attack_batch", refuse)
 

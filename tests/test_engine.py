@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from pit_eval.engine import Engine, EngineConfig, fingerprint_terms, prediction_fingerprint, FP_MOD
+from pit_eval.loop_metrics import Fingerprint, TopK, finalize
 from pit_eval.metrics import topk_correct
 from pit_eval.stall import StallMeter, merge, stall_warning
 
@@ -44,7 +45,7 @@ class SleepyNet(nn.Module):
 def _measure(data_delay: float, model_delay: float) -> dict:
     eng = Engine(EngineConfig(device="cpu", batch_size=4, workers=0, quiet=True, channels_last=False))
     meter = StallMeter(eng.device)
-    counts = eng.counts(SleepyNet(model_delay).eval(), Slow(24, data_delay), "t", meter=meter)
+    counts = eng.evaluate(SleepyNet(model_delay).eval(), Slow(24, data_delay), "t", [TopK()], meter=meter)
     return meter.result(counts["n"])
 
 
@@ -111,16 +112,27 @@ def _reference_counts(model, ds, flip=False):
     return c
 
 
+METRICS = [TopK(), Fingerprint()]
+COUNTS = ("n", "correct1", "correct5", "skipped", "pred_fingerprint")
+
+
+def counts(eng, model, ds, desc="t"):
+    """The loop's top-1 / top-5 counts and fingerprint of one cell."""
+    c = finalize(METRICS, eng.evaluate(model, ds, desc, METRICS))
+    return {k: c[k] for k in COUNTS}
+
+
 def test_counts_on_the_device_equal_the_host_definition():
     """A real ImageNet classifier on the sample photographs: one cell, and two cells in one pass
     (cell 1 sees mirrored images), counted on the device = counted one image at a time on the host."""
     eng, model, ds = _lite0_engine()
-    assert eng.counts(model, ds, "t") == _reference_counts(model, ds)
+    assert counts(eng, model, ds) == _reference_counts(model, ds)
 
     def split(images, labels, ids, device):
         yield torch.zeros(len(labels), dtype=torch.long), images, labels, ids
         yield torch.ones(len(labels), dtype=torch.long), images.flip(3), labels, ids
-    both = eng.cell_counts(model, ds, "t", 2, split)
+    both = [{k: c[k] for k in COUNTS} for c in
+            (finalize(METRICS, v) for v in eng.cell_values(model, ds, "t", METRICS, 2, split))]
     assert both == [_reference_counts(model, ds), _reference_counts(model, ds, flip=True)]
     assert both[0]["correct1"] >= 3, "the real weights classify the sample photos"
 
@@ -128,10 +140,10 @@ def test_counts_on_the_device_equal_the_host_definition():
 def test_compile_gives_the_eager_predictions():
     """--compile (torch.compile, inductor on this CPU) predicts what eager predicts on the sample."""
     eng, model, ds = _lite0_engine()
-    eager = eng.counts(model, ds, "eager")
+    eager = counts(eng, model, ds, "eager")
     ceng, cmodel, _ = _lite0_engine(compile="default")
     assert type(cmodel).__name__ == "OptimizedModule"
-    compiled = ceng.counts(cmodel, ds, "compiled")
+    compiled = counts(ceng, cmodel, ds, "compiled")
     assert compiled == eager, (compiled, eager)
     assert ceng.cell_settings()["compile"] == "default" and eng.cell_settings()["compile"] is None
 

@@ -31,8 +31,8 @@ def _cells(out):
 def evaluated(monkeypatch):
     """The keys of the cells the engine evaluates from now on."""
     seen = []
-    orig = Engine.counts
-    monkeypatch.setattr(Engine, "counts", lambda self, model, ds, desc, *a, **k: seen.append(desc)
+    orig = Engine.evaluate
+    monkeypatch.setattr(Engine, "evaluate", lambda self, model, ds, desc, *a, **k: seen.append(desc)
                         or orig(self, model, ds, desc, *a, **k))
     return seen
 
@@ -80,7 +80,7 @@ def test_settings_that_cannot_change_predictions_never_block(tmp_path, monkeypat
     _run(out, imagenet_c_block=2, **kw)
     before = _cells(out)
     calls = []
-    monkeypatch.setattr(Engine, "cell_counts", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(Engine, "cell_values", lambda *a, **k: calls.append(1))
     _run(out, workers=1, imagenet_c_block=3, **kw)
     assert calls == [] and _cells(out) == before
 
@@ -90,13 +90,13 @@ def test_killed_pass_is_not_resumed_under_other_settings(tmp_path, monkeypatch, 
     pass afresh (its journal has another name)."""
     out = tmp_path / "r"
     kw = dict(benchmarks=("imagenet-c",), corruptions=("gaussian_noise",), severities=(1,), imagenet_c_block=2)
-    kill_on_call(Engine, "cell_counts", 2)
+    kill_on_call(Engine, "cell_values", 2)
     with pytest.raises(KeyboardInterrupt):
         _run(out, **kw)
     monkeypatch.undo()
     seen = []
-    orig = Engine.cell_counts
-    monkeypatch.setattr(Engine, "cell_counts", lambda self, *a, **k: seen.append(k["indices"]) or
+    orig = Engine.cell_values
+    monkeypatch.setattr(Engine, "cell_values", lambda self, *a, **k: seen.append(k["indices"]) or
                         orig(self, *a, **k))
     _run(out, amp="bf16", **kw)
     assert seen == [range(0, 2), range(2, 4), range(4, 5)], seen

@@ -11,6 +11,7 @@ from PIL import Image
 from pit_eval.corruptions import CorruptedImageNet
 from pit_eval.images import DataError
 from pit_eval.engine import EngineConfig
+from pit_eval.loop_metrics import finalize
 from pit_eval.results import ResultsError
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
@@ -56,7 +57,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_on_c
     from pit_eval.engine import Engine
     kw = dict(benchmarks=("clean", "imagenet-c"), imagenet_c_block=2)  # 5 images: blocks 0-2, 2-4, 4-5
     full = _run(tmp_path / "full", **kw)
-    orig = kill_on_call(Engine, "cell_counts", 3)  # clean, block 0-2, killed in block 2-4
+    orig = kill_on_call(Engine, "cell_values", 3)  # clean, block 0-2, killed in block 2-4
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path / "part", **kw)
     assert [c["key"] for c in _cells(tmp_path / "part")] == ["clean"]
@@ -65,7 +66,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_on_c
     with open(journal, "a") as f:
         f.write('{"key": "images-2-')  # a torn record, as a kill mid-write leaves
     seen = []
-    monkeypatch.setattr(Engine, "cell_counts", lambda self, *a, **k: seen.append(k.get("indices")) or
+    monkeypatch.setattr(Engine, "cell_values", lambda self, *a, **k: seen.append(k.get("indices")) or
                         orig(self, *a, **k))
     resumed = _run(tmp_path / "part", **kw)
     assert seen == [range(2, 4), range(4, 5)], f"re-ran finished work: {seen}"
@@ -104,7 +105,10 @@ def test_decode_once_pass_gives_the_cell_by_cell_predictions(tmp_path, monkeypat
     from pit_eval.corruptions import ImageNetCPass
     for cell in run.cells:
         one = ImageNetCPass([cell.pass_input])   # this cell alone, in a pass of its own
-        alone = run.engine.all_reduce(run.engine.cell_counts(run.model, one, cell.key, 1, one.split)[0])
+        metrics = run.cell_metrics(cell)
+        alone = finalize(metrics, run.engine.cell_values(run.model, one, cell.key, metrics, 1, one.split)[0])
+        alone = {k: alone[k] for k in ("n", "skipped", "correct1", "correct5", "pred_fingerprint", "ece", "nll",
+                                       "brier", "calibration_bins")}
         assert alone["n"] == 5 and alone["skipped"] == 1
         assert {k: cells[cell.key][k] for k in alone} == alone, cell.key
     # the fingerprints tell the cells apart: the check above could fail

@@ -18,7 +18,7 @@ from typing import Dict, List
 
 from ..registry import UnknownNameError, unknown_name_message
 from .base import (BENCHMARKS, Benchmark, Cell, Metric, NoOptions, SummaryContext, accuracy, cell_record,
-                   curve, option, ordered, parse_option, register, sum_counts)
+                   curve, option, ordered, parse_option, record_metrics, register, upgrade)
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _module != "base" and not _module.startswith("_"):
@@ -56,4 +56,4 @@ def options() -> Dict[str, dataclasses.Field]:
 
 __all__ = ["BENCHMARKS", "Benchmark", "Cell", "Metric", "NoOptions", "SummaryContext", "accuracy",
            "cell_record", "curve", "metric", "metrics", "names", "option", "options",
-           "ordered", "parse_option", "register", "sum_counts"]
+           "ordered", "parse_option", "record_metrics", "register", "upgrade"]

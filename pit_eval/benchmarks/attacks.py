@@ -127,6 +127,6 @@ class Attack(Benchmark):
 
 register(Attack("fgsm", "FGSM", 40, FGSMOptions, lambda model, x, y, cfg, gen: fgsm(model, x, y, cfg.eps / 255.0),
                 lambda opts: 4, Metric("acc1", "FGSM top-1 (first eps)", path=("acc1", 0),
-                                       refs=("paper_fgsm_acc1",), column="FGSM"), batch_dependent=False))
+                                       refs=("paper_fgsm_acc1",), column="FGSM", ci=("acc1_ci", 0)), batch_dependent=False))
 register(Attack("pgd", "PGD", 41, PGDOptions, _pgd_step, lambda opts: 1 + 3 * opts.pgd_steps,
-                Metric("acc1", "PGD top-1 (first eps)", path=("acc1", 0), column="PGD"), batch_dependent=True))
+                Metric("acc1", "PGD top-1 (first eps)", path=("acc1", 0), column="PGD", ci=("acc1_ci", 0)), batch_dependent=True))

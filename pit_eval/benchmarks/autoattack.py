@@ -16,6 +16,8 @@ from .. import progress
 from ..datasets import fingerprint, thin
 from ..extras import require_torchattacks
 from ..images import ImageList
+from ..loop_metrics import default_metrics
+from ..metrics import clopper_pearson
 from ..results import stable_hash
 from .base import Benchmark, Cell, Metric, SummaryContext, option, positive, register
 
@@ -61,11 +63,11 @@ def standard_autoattack(model: nn.Module, eps: float, seed: int, n_classes: int 
     return atk
 
 
-def attack_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> dict:
+def attack_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, seed: int,
+                 clean: torch.Tensor) -> dict:
     """Clean and robust correct counts of one batch, and the count still right after each attack.
-    As in the original AutoAttack, only the images classified right are attacked."""
-    with torch.no_grad():
-        clean = model(x).argmax(1) == y
+    As in the original AutoAttack, only the images classified right (``clean``, from the clean
+    pass) are attacked."""
     after = {name: 0 for name in ATTACK_NAMES}
     robust = 0
     if clean.any():
@@ -81,50 +83,85 @@ def attack_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float,
             "correct_after": after}
 
 
-def run_autoattack(dataset, model: nn.Module, engine, journal, cfg: AutoAttackConfig, seed: int) -> Dict:
-    """Attack every batch of ``dataset`` not yet in ``journal``; returns counts over all batches."""
+CLEAN_PASS = "clean-pass"
+
+
+def run_autoattack(dataset, model: nn.Module, engine, journal, cfg: AutoAttackConfig, seed: int, rd, key: str,
+                   metrics: Sequence) -> Dict:
+    """The clean pass over ``dataset`` through the evaluation loop (its metrics and predictions file:
+    the cell's), then AutoAttack on the images it classified right, every batch not yet in
+    ``journal``; returns the cell's numbers over all batches."""
     bs = engine.cfg.batch_size
     n_batches = -(-len(dataset) // bs)
     done = {r["key"]: r for r in journal.read()}
     keys = [f"batch-{b}" for b in range(n_batches)]
     todo = [b for b, k in enumerate(keys) if k not in done]
-    bar = progress.bar(total=len(dataset), initial=sum(r["n"] for r in done.values()), unit="img",
-               desc=f"AutoAttack eps {cfg.eps:g}/255 ({sum(min(bs, len(dataset) - b * bs) for b in todo)} images to go, up to "
-                    f"~{FORWARDS_PER_IMAGE[1]} forwards each)",
-               disable=engine.cfg.quiet or not engine.is_main)
+    clean = _clean_pass(dataset, model, engine, journal, done, rd, key, metrics) if todo or CLEAN_PASS in done else None
+    bar = progress.bar(total=len(dataset), initial=sum(r["n"] for k, r in done.items() if k != CLEAN_PASS), unit="img",
+                       desc=f"AutoAttack eps {cfg.eps:g}/255 ({sum(min(bs, len(dataset) - b * bs) for b in todo)} "
+                            f"images to go, up to ~{FORWARDS_PER_IMAGE[1]} forwards each)",
+                       disable=engine.cfg.quiet or not engine.is_main)
 
-    def work(key: str) -> dict:
-        b = int(key.split("-")[1])
+    def work(k: str) -> dict:
+        b = int(k.split("-")[1])
         idx = list(range(b * bs, min((b + 1) * bs, len(dataset))))
-        images, labels, _, skipped = next(iter(engine.loader(dataset, idx, len(idx))))
+        images, labels, ids, skipped = next(iter(engine.loader(dataset, idx, len(idx))))
         x, y = engine.to_input(images), labels.to(engine.device)
-        rec = attack_batch(model, x, y, cfg.eps / 255.0, seed * 100_003 + b) if len(y) else \
+        right = torch.tensor([bool(clean["correct"][i]) for i in ids.tolist()], dtype=torch.bool, device=engine.device)
+        rec = attack_batch(model, x, y, cfg.eps / 255.0, seed * 100_003 + b, right) if len(y) else \
             {"n": 0, "clean_correct": 0, "robust_correct": 0, "correct_after": {a: 0 for a in ATTACK_NAMES}}
-        return {"key": key, "skipped": skipped, **rec}
+        return {"key": k, "skipped": skipped, **rec}
 
     def on_round(records: List[dict]) -> None:
         bar.update(sum(r["n"] for r in records))
-        bar.set_postfix_str("robust {}/{}".format(sum(r["robust_correct"] for r in done.values()),
-                                                  sum(r["n"] for r in done.values())))
+        robust = [r for k, r in done.items() if k != CLEAN_PASS]
+        bar.set_postfix_str("robust {}/{}".format(sum(r["robust_correct"] for r in robust), sum(r["n"] for r in robust)))
 
     engine.run_journalled(journal, done, keys, work, on_round)
     bar.close()
-    return totals(done.values())
+    out = totals([done[k] for k in keys])
+    if clean is not None:
+        out.update({k: v for k, v in clean["values"].items() if k not in ("n", "skipped")},
+                   predictions=clean["predictions"])
+    return out
+
+
+def _clean_pass(dataset, model, engine, journal, done: Dict[str, dict], rd, key: str, metrics) -> dict:
+    """The clean pass's numbers, predictions file and per-image correctness: from the journal when
+    it holds them and the file is whole, else computed (file written, then journalled)."""
+    from .. import prediction_files
+    from ..loop_metrics import finalize, rows_of
+    rec = done.get(CLEAN_PASS)
+    if rec is not None and prediction_files.check(rd.path, rec["predictions"]) is None:
+        rows = prediction_files.read_rows(rd.path / rec["predictions"]["file"])
+    else:
+        value = engine.evaluate(model, dataset, "AutoAttack clean pass", metrics)
+        rows = rows_of(metrics, value) or {}
+        rec = {"key": CLEAN_PASS, "values": finalize(metrics, value),
+               "predictions": rd.write_predictions(key, rows, dataset.key)}
+        journal.append([rec])
+        done[CLEAN_PASS] = rec
+    correct = {int(i): bool(t == y) for i, t, y in zip(rows["index"], rows["top5"][:, 0], rows["label"])}
+    return {**rec, "correct": correct}
 
 
 def totals(records: Sequence[dict]) -> Dict:
+    """The batches' counts together: ``robust_correct`` / ``robust_acc`` (and its interval) of the
+    attacked set, ``clean_correct``, and what each attack left right."""
     n = sum(r["n"] for r in records)
-    out = {"n": n, "correct1": sum(r["robust_correct"] for r in records),
-           "clean_correct": sum(r["clean_correct"] for r in records),
-           "skipped": sum(r.get("skipped", 0) for r in records),
-           "correct_after": {a: sum(r["correct_after"][a] for r in records) for a in ATTACK_NAMES}}
-    return out
+    robust = sum(r["robust_correct"] for r in records)
+    return {"n": n, "robust_correct": robust, "robust_acc": robust / n if n else None,
+            "robust_acc_ci": clopper_pearson(robust, n),
+            "clean_correct": sum(r["clean_correct"] for r in records),
+            "skipped": sum(r.get("skipped", 0) for r in records),
+            "correct_after": {a: sum(r["correct_after"][a] for r in records) for a in ATTACK_NAMES}}
 
 
 def summary(cell: dict, cfg_protocol: str) -> dict:
     n = cell["n"]
     return {"eps": cell["param"], "n": n, "clean_acc": cell["clean_correct"] / n if n else None,
-            "robust_acc": cell["acc1"],
+            "clean_acc_ci": clopper_pearson(cell["clean_correct"], n),
+            "robust_acc": cell["robust_acc"], "robust_acc_ci": cell["robust_acc_ci"],
             "acc_after": {a: v / n if n else None for a, v in cell["correct_after"].items()},
             "protocol": cfg_protocol}
 
@@ -149,8 +186,8 @@ class AutoAttack(Benchmark):
     options = AutoAttackOptions
     doc = "docs/benchmarks/autoattack.md"
     metrics = (Metric("robust_acc", "AutoAttack robust top-1 (no published value for PiT)",
-                      column="AutoAttack (no paper value)"),
-               Metric("clean_acc", "AutoAttack subset clean top-1"))
+                      column="AutoAttack (no paper value)", ci=("robust_acc_ci",)),
+               Metric("clean_acc", "AutoAttack subset clean top-1", ci=("clean_acc_ci",)))
 
     def cost(self, images, opts: AutoAttackOptions) -> float:
         """At worst: every image survives all four attacks."""
@@ -165,8 +202,21 @@ class AutoAttack(Benchmark):
         logger.info("AutoAttack plan: %d images at eps %g/255; cost per image from ~%d forward passes (fooled by "
                     "APGD-CE at once) to ~%d (survives all four attacks), measured by scripts/bench_autoattack.py",
                     len(subset), aa.eps, *FORWARDS_PER_IMAGE)
-        return [Cell(f"autoattack/eps={aa.eps:g}/n={len(subset)}", self.name, "standard", aa.eps, fp,
-                     run=lambda rd: run_autoattack(subset, run.model, run.engine, rd.journal(journal), aa, seed))]
+        key, metrics = f"autoattack/eps={aa.eps:g}/n={len(subset)}", default_metrics(logits=run.cfg.save_logits)
+        return [Cell(key, self.name, "standard", aa.eps, fp, metrics=metrics, paths=subset.key,
+                     run=lambda rd: run_autoattack(subset, run.model, run.engine, rd.journal(journal), aa, seed,
+                                                   rd, key, metrics))]
+
+    def upgrade(self, record: dict) -> dict:
+        """Before loop metrics the robust-correct images were counted as ``correct1``."""
+        if "robust_correct" in record:
+            return record
+        out = {k: v for k, v in record.items() if k not in ("correct1", "correct5", "acc1", "acc5", "acc1_ci", "acc5_ci")}
+        return {**out, "robust_correct": record["correct1"], "robust_acc": record["acc1"],
+                "robust_acc_ci": clopper_pearson(record["correct1"], record["n"]), "metrics": []}
+
+    def headline(self, record: dict) -> str:
+        return f"robust {record['robust_correct']} of {record['n']} (clean {record['clean_correct']})"
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
         return summary(cells[0], cells[0]["data"]["protocol"]) if cells else None

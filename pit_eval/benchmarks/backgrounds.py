@@ -30,6 +30,7 @@ from ..progress import bar as progress_bar
 from ..datasets import fingerprint, thin
 from ..images import IMG_EXTENSIONS, DataError, ImageList, load_rgb
 from ..results import Journal, stable_hash
+from ..metrics import clopper_pearson
 from .base import Benchmark, Cell, Metric, SummaryContext, option, optional, positive, register
 
 logger = logging.getLogger(__name__)
@@ -356,8 +357,14 @@ def run_challenge(spec: ChallengeSpec, model: nn.Module, engine, journal,
         bar.close()
     flags = [bool(done[f.key]["vulnerable"]) for f in spec.foregrounds]
     n, v = len(flags), sum(flags)
-    return {"n": n, "correct1": n - v, "vulnerable": v, "n_foregrounds": n,
-            "n_backgrounds": n_bg, "skipped": 0}
+    return {"n": n, "vulnerable": v, "n_foregrounds": n, "n_backgrounds": n_bg, "skipped": 0,
+            **challenge_accuracy(n, v)}
+
+
+def challenge_accuracy(n: int, vulnerable: int) -> dict:
+    """The share of foregrounds no background fools, and its Clopper-Pearson interval."""
+    return {"challenge_acc": (n - vulnerable) / n if n else None,
+            "challenge_acc_ci": clopper_pearson(n - vulnerable, n)}
 
 
 def _round(group: Sequence[Foreground], model, bgs, cmap, engine, prepare, start, on_step) -> List[dict]:
@@ -374,7 +381,8 @@ def _round(group: Sequence[Foreground], model, bgs, cmap, engine, prepare, start
 
 def challenge_summary(cell: dict) -> dict:
     full = [cell["n_foregrounds"], cell["n_backgrounds"]] == cell["data"]["available"]
-    return {"challenge_acc": cell["acc1"], "n_foregrounds": cell["n_foregrounds"],
+    return {"challenge_acc": cell["challenge_acc"], "challenge_acc_ci": cell["challenge_acc_ci"],
+            "n_foregrounds": cell["n_foregrounds"],
             "n_backgrounds": cell["n_backgrounds"], "vulnerable": cell["vulnerable"],
             "protocol": ("every foreground x every only_bg_t background (Xiao et al.)" if full else
                          "subset of foregrounds / backgrounds (--max-images / --bgc-max-backgrounds): "
@@ -382,7 +390,8 @@ def challenge_summary(cell: dict) -> dict:
 
 
 def in9_summary(cells: Sequence[dict]) -> dict:
-    out: Dict[str, object] = {c["variant"]: {"acc1": c["acc1"], "n": c["n"]} for c in cells}
+    out: Dict[str, object] = {c["variant"]: {"acc1": c["acc1"], "acc1_ci": c.get("acc1_ci"), "n": c["n"]}
+                              for c in cells}
     if "mixed_same" in out and "mixed_rand" in out:
         out["bg_gap"] = out["mixed_same"]["acc1"] - out["mixed_rand"]["acc1"]
     return out
@@ -408,11 +417,12 @@ class IN9(Benchmark):
     name, title, dataset, order = "in9", "ImageNet-9", "imagenet-9", 90
     options = BackgroundOptions
     doc = "docs/benchmarks/backgrounds.md"
-    metrics = (Metric("original_acc1", "IN-9 original top-1", path=("original", "acc1"), refs=("in9_original_acc1",)),
+    metrics = (Metric("original_acc1", "IN-9 original top-1", path=("original", "acc1"), refs=("in9_original_acc1",),
+                      ci=("original", "acc1_ci")),
                Metric("mixed_same_acc1", "IN-9 mixed_same top-1", path=("mixed_same", "acc1"),
-                      refs=("in9_mixed_same_acc1",)),
+                      refs=("in9_mixed_same_acc1",), ci=("mixed_same", "acc1_ci")),
                Metric("mixed_rand_acc1", "IN-9 mixed_rand top-1", path=("mixed_rand", "acc1"),
-                      refs=("in9_mixed_rand_acc1",)),
+                      refs=("in9_mixed_rand_acc1",), ci=("mixed_rand", "acc1_ci")),
                Metric("bg_gap", "IN-9 BG-gap (mixed_same - mixed_rand)", refs=("in9_bg_gap",), column="IN-9 BG-gap"))
 
     def plan(self, run, opts: BackgroundOptions) -> List[Cell]:
@@ -435,7 +445,18 @@ class BackgroundChallenge(Benchmark):
     options = BackgroundOptions
     doc = "docs/benchmarks/backgrounds.md"
     metrics = (Metric("challenge_acc", "Background Challenge accuracy",
-                      refs=("bgc_challenge_acc1", "paper_bg_challenge_acc1"), column="BG Challenge"),)
+                      refs=("bgc_challenge_acc1", "paper_bg_challenge_acc1"), column="BG Challenge",
+                      ci=("challenge_acc_ci",)),)
+
+    def upgrade(self, record: dict) -> dict:
+        """Before loop metrics the foregrounds no background fooled were counted as ``correct1``."""
+        if "challenge_acc" in record:
+            return record
+        out = {k: v for k, v in record.items() if k not in ("correct1", "correct5", "acc1", "acc5", "acc1_ci", "acc5_ci")}
+        return {**out, **challenge_accuracy(record["n"], record["vulnerable"])}
+
+    def headline(self, record: dict) -> str:
+        return f"{record['vulnerable']} of {record['n_foregrounds']} foregrounds vulnerable"
 
     def cost(self, images, opts: BackgroundOptions) -> float:
         """At worst every pair; roughly a quarter of the IN-9 files are original/."""

@@ -8,7 +8,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..engine import FP_MOD
+from ..loop_metrics import LoopMetric
+from ..metrics import clopper_pearson
 from ..registry import Registry
 
 #: every benchmark, by the name ``--benchmarks`` and ``summary["benchmarks"]`` use
@@ -103,7 +104,8 @@ class Metric:
     ``path``: keys (and list indices) into the entry; ``refs``: the reference metrics shown beside it
     (:mod:`pit_eval.references`); ``column``: its column in the run report (None: not a column);
     ``requires``: a key of the entry that must be True for the value to be defined (a complete grid);
-    ``scale``: display units (100: per cent; None: text, never compared)."""
+    ``scale``: display units (100: per cent; None: text, never compared); ``ci``: the path of its
+    95 % interval ``[lo, hi]`` in the entry (an accuracy's Clopper-Pearson interval), None if it has none."""
     name: str
     label: str
     path: Tuple = ()
@@ -111,6 +113,8 @@ class Metric:
     column: Optional[str] = None
     requires: Optional[str] = None
     scale: Optional[float] = 100.0
+    ci: Optional[Tuple] = None
+    in_table: bool = True        # a row of the CLI table / summary["reference"] (False: summary and reports only)
     benchmark: str = ""          # set when its benchmark is registered
 
     @property
@@ -127,6 +131,13 @@ class Metric:
             return v
         return v * self.scale if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
+    def interval(self, entry: Optional[dict]) -> Optional[List[float]]:
+        """Its 95 % interval in display units, where it has one."""
+        v = walk(entry, self.ci) if self.ci else None
+        if self.shown(entry) is None or not isinstance(v, list) or len(v) != 2 or None in v:
+            return None
+        return [x * (self.scale or 1.0) for x in v]
+
     def title(self, entry: Optional[dict]) -> str:
         """The label; an ImageNet-C number names the corruption protocol it was rendered under."""
         protocol = (entry or {}).get("corruption_protocol")
@@ -142,7 +153,9 @@ class Cell:
     engine's evaluation loop), ``run`` (its own loop, given the results directory; returns counts), or
     ``shared_pass`` (cells with the same value are computed together by their benchmark's
     :meth:`Benchmark.run_pass`). ``fingerprint``: what it was computed on (stored as ``data``; a resume
-    recomputes nothing only if it is equal)."""
+    recomputes nothing only if it is equal). ``metrics``: what the loop measures (default: top-1/top-5,
+    fingerprint, calibration and predictions; with ``pred_map``, mapped top-1); a ``run`` cell lists
+    what it records. ``paths``: sample index -> path, for a ``run`` cell that returns prediction rows."""
     key: str
     benchmark: str
     variant: str                   # corruption / occlusion protocol / attack / IN-9 variant / ""
@@ -153,37 +166,77 @@ class Cell:
     shared_pass: Optional[str] = None
     pred_map: Optional[List[int]] = None   # top-1 class -> label (IN-9)
     pass_input: Any = None          # what run_pass needs of this cell
+    metrics: Optional[List[LoopMetric]] = None
+    paths: Optional[Callable[[int], str]] = None
 
 
-def cell_record(cell: Cell, counts: Dict[str, Any], seconds: float, timing: Optional[dict] = None) -> dict:
-    """The cells.jsonl record. ``timing``: the stall meter's figures of the loop (this rank's; a
-    pass's cells share one, named by ``timing.pass``)."""
-    n = counts["n"]
-    return {"key": cell.key, "benchmark": cell.benchmark, "variant": cell.variant,
-            "param": cell.param, **counts, "acc1": counts["correct1"] / n if n else None,
-            "acc5": counts["correct5"] / n if n and "correct5" in counts else None,
-            "seconds": round(seconds, 3), "timing": timing or {}, "data": cell.fingerprint}
+def cell_record(cell: Cell, values: Dict[str, Any], seconds: float, timing: Optional[dict] = None) -> dict:
+    """The cells.jsonl record: the cell's identity, its named numbers (``values``: ``n``, ``skipped``
+    and each metric's, :func:`pit_eval.loop_metrics.finalize`) and, from ``timing``, the stall meter's
+    figures of the loop (this rank's; a pass's cells share one, named by ``timing.pass``)."""
+    return {"key": cell.key, "benchmark": cell.benchmark, "variant": cell.variant, "param": cell.param,
+            **values, "seconds": round(seconds, 3), "timing": timing or {}, "data": cell.fingerprint}
 
 
-def sum_counts(parts: List[Dict[str, int]]) -> Dict[str, int]:
-    """Counts of disjoint image sets added up (the prediction fingerprint modulo its modulus)."""
-    out = {k: sum(p[k] for p in parts) for k in parts[0]}
-    out["pred_fingerprint"] %= FP_MOD
+#: the quantities of a record written before the loop's metrics were plug-ins (no ``metrics`` list)
+LEGACY_METRICS = {"correct5": ["topk", "fingerprint"], "correct1": ["mapped-top1", "fingerprint"]}
+
+
+def record_metrics(record: dict) -> List[str]:
+    """The loop metrics a record holds (a record from before the list: what its counts show)."""
+    if "metrics" in record:
+        return list(record["metrics"])
+    return next((names for key, names in LEGACY_METRICS.items() if key in record), [])
+
+
+def upgrade(record: dict) -> dict:
+    """A record of any earlier layout with today's names where they can be derived from its counts
+    (the intervals of its accuracies); benchmarks rename their own (:meth:`Benchmark.upgrade`)."""
+    out = dict(record)
+    n = out.get("n") or 0
+    for k in ("1", "5"):
+        if out.get(f"correct{k}") is not None and f"acc{k}_ci" not in out:
+            out[f"acc{k}_ci"] = clopper_pearson(out[f"correct{k}"], n)
+    return out
+
+
+def ci(record: dict, count: str, n: Optional[int] = None) -> Optional[List[float]]:
+    """The Clopper-Pearson interval of ``record[count] / n`` (default ``record["n"]``)."""
+    return clopper_pearson(record[count], record["n"] if n is None else n)
+
+
+CALIBRATION = ("ece", "nll", "brier")
+
+
+def calibration(cell: dict, bins: bool = False) -> Optional[dict]:
+    """A cell's calibration for its summary entry (None when the cell has none: mapped labels, or a
+    record written before calibration was measured)."""
+    if cell.get("ece") is None:
+        return None
+    out = {k: cell[k] for k in CALIBRATION}
+    if bins:
+        out["bins"] = cell["calibration_bins"]
     return out
 
 
 def accuracy(cell: dict) -> dict:
-    """The summary entry of a one-cell accuracy benchmark."""
-    return {"acc1": cell["acc1"], "acc5": cell["acc5"], "n": cell["n"], "skipped": cell["skipped"]}
+    """The summary entry of a one-cell accuracy benchmark: top-1 / top-5 with their intervals, and
+    the calibration with its reliability bins."""
+    return {"acc1": cell["acc1"], "acc5": cell["acc5"], "acc1_ci": cell.get("acc1_ci"),
+            "acc5_ci": cell.get("acc5_ci"), "n": cell["n"], "skipped": cell["skipped"],
+            "calibration": calibration(cell, bins=True)}
 
 
 def curve(cells: List[dict], x: str) -> Optional[dict]:
-    """The summary entry of a sweep (occlusion levels, attack eps): accuracy per parameter value."""
+    """The summary entry of a sweep (occlusion levels, attack eps): accuracy, its interval and the
+    calibration per parameter value."""
     rows = sorted(cells, key=lambda c: c["param"])
     if not rows:
         return None
-    return {x: [c["param"] for c in rows], "acc1": [c["acc1"] for c in rows], "n": rows[0]["n"],
-            "keys": [c["key"] for c in rows]}
+    cal = [calibration(c) for c in rows]
+    return {x: [c["param"] for c in rows], "acc1": [c["acc1"] for c in rows],
+            "acc1_ci": [c.get("acc1_ci") for c in rows], "n": rows[0]["n"], "keys": [c["key"] for c in rows],
+            "calibration": {k: [v[k] if v else None for v in cal] for k in CALIBRATION}}
 
 
 @dataclass
@@ -239,6 +292,15 @@ class Benchmark:
     def run_pass(self, cells: List[Cell], run, rd) -> List[dict]:
         """Compute cells that share a pass (``Cell.shared_pass``); returns their records."""
         raise NotImplementedError(f"benchmark {self.name!r} plans shared-pass cells but has no run_pass")
+
+    def upgrade(self, record: dict) -> dict:
+        """A record written by an earlier layout, read with today's names (default: as it is)."""
+        return record
+
+    def headline(self, record: dict) -> str:
+        """The few words a log line says of a finished cell."""
+        return f"top-1 {100 * record['acc1']:.2f} % of {record['n']}" if record.get("acc1") is not None \
+            else f"{record['n']} images"
 
     def plots(self, runs: List[Tuple[str, dict]]) -> Dict[str, Any]:
         """Report figures (matplotlib) from ``(legend label, summary entry)`` of every run that has one."""

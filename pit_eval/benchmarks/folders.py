@@ -1,6 +1,7 @@
-"""Top-1 / top-5 on a folder dataset through the model's eval transform: clean ImageNet val and the
-distribution shifts ImageNet-A, -R (200-class subsets: the other logits are masked), -Sketch and -V2.
-One benchmark class, registered once per dataset. Protocols and layouts: docs/benchmarks/imagenet.md."""
+"""Top-1 / top-5 and calibration on a folder dataset through the model's eval transform: clean
+ImageNet val and the distribution shifts ImageNet-A, -R (200-class subsets: the other logits are
+masked, the softmax is over the 200), -Sketch and -V2. One benchmark class, registered once per
+dataset. Protocols and layouts: docs/benchmarks/imagenet.md."""
 from __future__ import annotations
 
 from typing import List, Optional, Tuple
@@ -22,12 +23,43 @@ class FolderAccuracy(Benchmark):
         return accuracy(cells[0]) if cells else None
 
 
-def _top1(label: str, column: str, *refs: str) -> Tuple[Metric, ...]:
-    return (Metric("acc1", label, refs=refs, column=column),)
+    def plots(self, runs):
+        return {f"{self.name}_reliability": reliability_plot(runs, f"{self.title}: reliability (15 bins)")}
+
+
+def reliability_plot(runs, title: str):
+    """Accuracy against confidence per bin (the diagonal: perfect calibration), one line per run."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+    for label, e in runs:
+        bins = (e.get("calibration") or {}).get("bins")
+        if not bins:
+            continue
+        pts = [(c, a) for c, a in zip(bins["confidence"], bins["accuracy"]) if c is not None]
+        ax.plot([c for c, _ in pts], [a for _, a in pts], marker="o",
+                label=f"{label} (ECE {100 * e['calibration']['ece']:.1f} %)")
+    ax.set_xlabel("mean confidence (max softmax) per bin")
+    ax.set_ylabel("accuracy per bin")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _top1(label: str, column: str, *refs: str, ece_in_table: bool = False) -> Tuple[Metric, ...]:
+    short = label.replace(" top-1", "")
+    return (Metric("acc1", label, refs=refs, column=column, ci=("acc1_ci",)),
+            Metric("ece", f"{short} ECE % (15 bins)", path=("calibration", "ece"), column=f"{column} ECE",
+                   in_table=ece_in_table),
+            Metric("nll", f"{short} NLL", path=("calibration", "nll"), scale=1.0, in_table=False),
+            Metric("brier", f"{short} Brier", path=("calibration", "brier"), scale=1.0, in_table=False))
 
 
 register(FolderAccuracy("clean", "ImageNet (clean)", "imagenet", 0,
-                        _top1("clean top-1", "clean", "clean_acc1", "clean_acc1_timm", "paper_standard_acc1")))
+                        _top1("clean top-1", "clean", "clean_acc1", "clean_acc1_timm", "paper_standard_acc1",
+                              ece_in_table=True)))
 register(FolderAccuracy("imagenet-a", "ImageNet-A", "imagenet-a", 20,
                         _top1("ImageNet-A top-1", "ImageNet-A", "imagenet-a_acc1", "paper_imagenet-a_acc1")))
 register(FolderAccuracy("imagenet-r", "ImageNet-R", "imagenet-r", 21, _top1("ImageNet-R top-1", "ImageNet-R", "imagenet-r_acc1")))

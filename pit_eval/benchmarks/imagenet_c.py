@@ -5,22 +5,26 @@ on-the-fly cells of one renderer run in one pass that decodes each image once, j
 Protocols, backends and their validation: docs/benchmarks/imagenet-c.md, docs/corruption-protocols.md."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from .. import progress
+from .. import prediction_files, progress
 from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, PROTOCOLS, CorruptedImageNet, ImageNetCPass, torch_backend,
                            check_protocol, compat, parse_corruptions, parse_severities)
 from ..corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_backend,
                                  source_protocol, with_protocol)
 from ..datasets import fingerprint, prerendered_c_root
-from ..images import DataError
-from ..metrics import imagenet_c_summary
+from ..images import DataError, sample_paths
+from ..loop_metrics import Fingerprint, RowMetric, TopK, finalize, merge_values, metric_names, rows_of, without_rows
+from ..metrics import ALEXNET_ERR, imagenet_c_summary
 from ..results import stable_hash
 from ..stall import StallMeter, merge
-from .base import Benchmark, Cell, Metric, SummaryContext, cell_record, option, positive, register, sum_counts
+from .base import (CALIBRATION, Benchmark, Cell, Metric, SummaryContext, cell_record, option, positive,
+                   register)
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,12 @@ class ImageNetC(Benchmark):
         Metric("mean_corrupted_acc", "ImageNet-C mean top-1, 15 benchmark corruptions", column="mean C acc (15)",
                requires="mean_corrupted_acc_complete"),
         Metric("mean_corrupted_acc_evaluated", "ImageNet-C mean top-1, every evaluated corruption"),
+        Metric("ece", "ImageNet-C mean ECE % (15 bins), benchmark corruptions evaluated",
+               path=("calibration", "ece"), column="ImageNet-C ECE"),
+        Metric("nll", "ImageNet-C mean NLL, benchmark corruptions evaluated", path=("calibration", "nll"),
+               scale=1.0, in_table=False),
+        Metric("brier", "ImageNet-C mean Brier, benchmark corruptions evaluated", path=("calibration", "brier"),
+               scale=1.0, in_table=False),
     )
 
     def cost(self, images, opts: ImageNetCOptions) -> float:
@@ -113,14 +123,32 @@ class ImageNetC(Benchmark):
 
     def run_pass(self, cells: List[Cell], run, rd) -> List[dict]:
         """The cells of one renderer in one pass over the clean images (each decoded, resized and
-        cropped once), in blocks of ``imagenet_c_block`` images journalled as they finish (a killed run
-        resumes at the block in flight); under torchrun the blocks are spread over the ranks."""
+        cropped once), in blocks of ``imagenet_c_block`` images journalled as they finish (each block's
+        predictions written first, so a killed run resumes at the block in flight); under torchrun the
+        blocks are spread over the ranks."""
         t0, eng, block = time.time(), run.engine, run.options(self).imagenet_c_block
         data = ImageNetCPass([c.pass_input for c in cells])
+        metrics, path_of = run.cell_metrics(cells[0]), sample_paths(data)
+        sums = [m for m in metrics if not isinstance(m, RowMetric)]
         keys, n = [c.key for c in cells], len(data)
-        journal = rd.journal(f"imagenet-c-pass-{stable_hash([[c.key, c.fingerprint] for c in cells] + [n, block, run.settings(self)])}.jsonl")
-        done = {r["key"]: r for r in journal.read()}
+        ident = [[c.key, c.fingerprint] for c in cells] + [n, block, run.settings(self)]
+        legacy = _legacy_pass(rd, ident, n, block)
+        if legacy is not None:
+            return legacy(cells, time.time() - t0)
+        journal = rd.journal(f"imagenet-c-pass-{stable_hash(ident + [metric_names(metrics)])}.jsonl")
         blocks = [f"images-{a}-{min(a + block, n)}" for a in range(0, n, block)]
+        part = f"{prediction_files.DIR}/.blocks/{journal.path.stem}"
+
+        def block_file(key: str, b: str) -> str:
+            return f"{part}/{key}/{b}.parquet"
+
+        done = {r["key"]: r for r in journal.read()}
+        for b in [b for b in blocks if b in done]:   # a block whose predictions are not whole runs again
+            why = next(filter(None, (prediction_files.check(rd.path, {"file": block_file(k, b), "rows": v["n"]})
+                                     for k, v in done[b]["cells"].items())), None)
+            if why:
+                logger.warning("ImageNet-C block %s: %s; recomputing the block", b, why)
+                del done[b]
         logger.info("ImageNet-C: %d cells in one pass over %d images (%d of %d blocks journalled)",
                     len(cells), n, sum(b in done for b in blocks), len(blocks))
         lines = progress.LineLog(sum(b not in done for b in blocks), enabled=not eng.cfg.quiet and len(blocks) > 1)
@@ -128,22 +156,40 @@ class ImageNetC(Benchmark):
         def work(key: str) -> dict:
             a, b = map(int, key.split("-")[1:])
             meter = StallMeter(eng.device)
-            counts = eng.cell_counts(run.model, data, f"ImageNet-C {len(cells)} cells, block "
-                                        f"{blocks.index(key) + 1}/{len(blocks)}",
-                                        len(cells), data.split, indices=range(a, b),
-                                        loader_batch=data.loader_batch(eng.cfg.batch_size), meter=meter)
-            images = counts[0]["n"] if counts else 0
+            values = eng.cell_values(run.model, data, f"ImageNet-C {len(cells)} cells, block "
+                                     f"{blocks.index(key) + 1}/{len(blocks)}", metrics,
+                                     len(cells), data.split, indices=range(a, b),
+                                     loader_batch=data.loader_batch(eng.cfg.batch_size), meter=meter)
+            images = values[0]["n"] if values else 0
             timing = meter.result(images, images * len(cells))
             lines.done(f"ImageNet-C block {key} ({len(cells)} cells)", f"{images} images",
                        timing.get("images_per_s"))
-            return {"key": key, "cells": dict(zip(keys, counts)), "timing": timing}
+            return {"key": key, "cells": dict(zip(keys, values)), "timing": timing}
 
-        eng.run_journalled(journal, done, blocks, work)
+        def store(records: List[dict]) -> List[dict]:
+            for r in records:
+                for k, v in r["cells"].items():
+                    rd.write_predictions(k, rows_of(metrics, v), path_of, name=block_file(k, r["key"]))
+                    r["cells"][k] = without_rows(metrics, v)
+            return records
+
+        eng.run_journalled(journal, done, blocks, work, store=store)
         seconds = (time.time() - t0) / len(cells)
         timing = {**(merge([done[b].get("timing") for b in blocks]) or {}),
                   "pass": journal.path.stem, "pass_cells": len(cells)}
-        return [cell_record(c, sum_counts([done[b]["cells"][c.key] for b in blocks]), seconds, timing)
-                for c in cells]
+        out = []
+        for c in cells:
+            value = merge_values(sums, [done[b]["cells"][c.key] for b in blocks])
+            record = cell_record(c, {**finalize(sums, value), "metrics": metric_names(metrics)}, seconds, timing)
+            rows = [prediction_files.read_rows(rd.path / block_file(c.key, b)) for b in blocks] if rd.writer else []
+            record["predictions"] = rd.write_predictions(c.key, rows_of(metrics, {
+                m.name: m.merge(rows) for m in metrics if isinstance(m, RowMetric)}) or {}, path_of)
+            out.append(record)
+        if rd.writer:
+            shutil.rmtree(rd.path / part, ignore_errors=True)
+            with contextlib.suppress(OSError):     # another pass may still hold blocks there
+                (rd.path / part).parent.rmdir()
+        return out
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
         if not cells:
@@ -152,6 +198,8 @@ class ImageNetC(Benchmark):
         grid = {(c["variant"], int(c["param"])): c["acc1"] for c in cells}
         ic = imagenet_c_summary(grid, clean["acc1"] if clean else None)
         ic["grid"] = {f"{k[0]}/{k[1]}": v for k, v in sorted(grid.items())}
+        ic["acc1_ci"] = {f"{c['variant']}/{c['param']}": c.get("acc1_ci") for c in sorted(cells, key=lambda c: c["key"])}
+        ic.update(corruption_calibration(cells))
         ic["images_per_cell"] = max(c["n"] for c in cells)
         ic["sources"] = sorted({with_protocol(c["data"]).get("source", "") for c in cells})
         ic["corruption_protocol"], ic["comparison_withheld"] = corruption_protocol(ic["sources"])
@@ -195,6 +243,54 @@ class ImageNetC(Benchmark):
         axes[0].set_ylabel("top-1 %")
         axes[-1].legend(fontsize=7)
         return {"ce_per_corruption": bars, "acc_vs_severity": fig}
+
+
+def corruption_calibration(cells: List[dict]) -> dict:
+    """``calibration``: ECE, NLL and Brier averaged over the evaluated cells of the 15 benchmark
+    corruptions (``complete``: all 75), ``calibration_evaluated``: over every evaluated cell, per
+    corruption the mean over its severities, and ``calibration_grid``: each cell's numbers."""
+    have = [c for c in cells if c.get("ece") is not None]
+    if not have:
+        return {"calibration": None}
+
+    def mean(rows: List[dict]) -> Optional[dict]:
+        return {k: sum(c[k] for c in rows) / len(rows) for k in CALIBRATION} if rows else None
+
+    bench = [c for c in have if c["variant"] in ALEXNET_ERR]
+    per = {v: mean([c for c in have if c["variant"] == v]) for v in sorted({c["variant"] for c in have})}
+    grid = {(c["variant"], int(c["param"])) for c in bench}
+    return {"calibration": {**(mean(bench) or dict.fromkeys(CALIBRATION)), "cells": len(bench),
+                            "complete": all((c, s) in grid for c in ALEXNET_ERR for s in range(1, 6)),
+                            "scope": "mean over the evaluated cells of the 15 benchmark corruptions"},
+            "calibration_evaluated": {**mean(have), "cells": len(have)},
+            "calibration_per_corruption": per,
+            "calibration_grid": {f"{c['variant']}/{c['param']}": {k: c[k] for k in CALIBRATION}
+                                 for c in sorted(have, key=lambda c: c["key"])}}
+
+
+def _legacy_pass(rd, ident: list, n: int, block: int):
+    """A finished pass journal of the layout before loop metrics (counts only), if this directory
+    holds one with every block: its cells are rebuilt from it (without calibration or predictions,
+    which the summary reports as missing)."""
+    journal = rd.journal(f"imagenet-c-pass-{stable_hash(ident)}.jsonl")
+    done = {r["key"]: r for r in journal.read()}
+    blocks = [f"images-{a}-{min(a + block, n)}" for a in range(0, n, block)]
+    if not blocks or any(b not in done for b in blocks):
+        return None
+    logger.info("ImageNet-C: every block is in %s (an earlier layout's journal); cells rebuilt from it", journal.path)
+
+    def build(cells: List[Cell], seconds: float) -> List[dict]:
+        timing = {**(merge([done[b].get("timing") for b in blocks]) or {}),
+                  "pass": journal.path.stem, "pass_cells": len(cells)}
+        out = []
+        for c in cells:
+            parts = [done[b]["cells"][c.key] for b in blocks]
+            total = {k: sum(p[k] for p in parts) for k in ("n", "correct1", "correct5", "skipped", "pred_fingerprint")}
+            value = {"n": total["n"], "skipped": total["skipped"], "topk": {"correct": [total["correct1"], total["correct5"]]},
+                     "fingerprint": {"fp": total["pred_fingerprint"]}}
+            out.append(cell_record(c, finalize([TopK(), Fingerprint()], value), seconds / len(cells), timing))
+        return out
+    return build
 
 
 def corruption_protocol(sources: List[str]) -> Tuple[str, Optional[str]]:

@@ -83,7 +83,8 @@ def occlusion_mask(h: int, w: int, protocol: str, level: float, patch_size: int 
 
 
 class Occluded(Dataset):
-    """Wraps a dataset of uint8 CHW tensors and occludes each image at ``level``."""
+    """Wraps a dataset of uint8 CHW tensors (``base``: an :class:`~pit_eval.images.ImageList`) and
+    occludes each image at ``level``."""
 
     def __init__(self, base, cfg: OcclusionConfig, level: float, seed: int = 0,
                  mean: Tuple[float, ...] = (0.485, 0.456, 0.406)) -> None:
@@ -136,7 +137,7 @@ class Occlusion(Benchmark):
     doc = "docs/benchmarks/occlusion.md"
     metrics = (
         Metric("paper_acc1", "occlusion top-1, paper cell (centred box, unverified protocol)",
-               refs=("paper_occlusion_acc1",), column="occlusion (paper cell)"),
+               refs=("paper_occlusion_acc1",), column="occlusion (paper cell)", ci=("paper_acc1_ci",)),
         Metric("auc", "occlusion AUC over the sweep (extra; no reference)", column="occlusion AUC (sweep)"),
     )
 
@@ -160,7 +161,7 @@ class Occlusion(Benchmark):
             entry["auc"] = area_under_curve(entry["levels"], entry["acc1"])
         paper = next((c for c in cells if c["variant"] == "paper"), None)
         if paper:
-            entry.update(paper_acc1=paper["acc1"], paper_key=paper["key"])
+            entry.update(paper_acc1=paper["acc1"], paper_acc1_ci=paper.get("acc1_ci"), paper_key=paper["key"])
         return entry or None
 
     def plots(self, runs):

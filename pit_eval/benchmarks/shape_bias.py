@@ -23,10 +23,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torchvision.transforms import PILToTensor
 
-from .. import progress
 from ..datasets import fingerprint, thin
-from ..engine import prediction_fingerprint
 from ..images import IMG_EXTENSIONS, DataError, ImageList
+from ..loop_metrics import Batch, Fingerprint, Predictions, SumMetric
+from ..loop_metrics import register as register_metric
+from ..metrics import clopper_pearson
 from .backgrounds import check_same_size
 from .base import Benchmark, Cell, Metric, SummaryContext, register
 
@@ -104,37 +105,33 @@ def category_means(probs: torch.Tensor) -> torch.Tensor:
     return torch.stack([probs[:, list(ix)].mean(dim=1) for ix in CATEGORIES.values()], dim=1)
 
 
-def decide(model, engine, dataset: ImageList, desc: str) -> Tuple[Dict[int, int], int]:
-    """Every stimulus's decision (index into ``NAMES``) and the unreadable ones skipped, over the ranks."""
-    records, skipped = [], 0
-    for images, _, ids, n_skipped in progress.bar(engine.loader(dataset), desc=desc, unit="batch", leave=False,
-                                                  disable=engine.cfg.quiet or not engine.is_main):
-        skipped += n_skipped
-        if len(ids) == 0:
-            continue
-        with torch.inference_mode(), engine.autocast():
-            logits = model(engine.to_input(images))
-        decision = category_means(logits.float().softmax(dim=1)).argmax(dim=1).cpu()
-        records += [(i, d) for i, d in zip(ids.tolist(), decision.tolist())]
-    return dict(r for r in engine.gather(records)), engine.all_reduce({"skipped": skipped})["skipped"]
+@register_metric
+class ShapeDecisions(SumMetric):
+    """Per shape category [shape decisions, texture decisions, conflict stimuli] of the stimuli whose
+    shape and texture categories differ; the labels are the shape categories, ``textures`` the
+    texture category of every sample index. Record: ``shape_decisions``, ``texture_decisions``,
+    ``n_conflict``, ``per_category``."""
+    name = "shape-decisions"
+    states = {"per": ((len(NAMES), 3), torch.int64)}
 
+    def __init__(self, textures: Sequence[int]) -> None:
+        self.textures = list(textures)
+        self._tex: Optional[torch.Tensor] = None
 
-def tally(stimuli: Sequence[Tuple[str, int, int]], decisions: Dict[int, int], skipped: int = 0) -> Dict[str, object]:
-    """The cell's counts: ``correct1`` = shape decisions, ``texture`` = texture decisions (conflict
-    stimuli only), ``n`` = stimuli evaluated; per shape category [shape, texture, conflict stimuli]."""
-    per = {c: [0, 0, 0] for c in NAMES}
-    for i, d in decisions.items():
-        _, shape, texture = stimuli[i]
-        if shape != texture:
-            row = per[NAMES[shape]]
-            row[0] += d == shape
-            row[1] += d == texture
-            row[2] += 1
-    return {"n": len(decisions), "correct1": sum(r[0] for r in per.values()),
-            "texture": sum(r[1] for r in per.values()), "n_conflict": sum(r[2] for r in per.values()),
-            "per_category": per, "skipped": skipped,
-            "pred_fingerprint": prediction_fingerprint(torch.tensor(list(decisions)),
-                                                       torch.tensor(list(decisions.values())))}
+    def update(self, state, batch: Batch) -> None:
+        if self._tex is None or self._tex.device != batch.labels.device:
+            self._tex = torch.tensor(self.textures, device=batch.labels.device)
+        decision = category_means(batch.probs).argmax(dim=1)
+        shape, texture = batch.labels, self._tex[batch.indices]
+        conflict = shape != texture
+        hits = torch.stack([conflict & (decision == shape), conflict & (decision == texture), conflict], 1).long()
+        per = state["per"]
+        per.view(-1, 3).index_add_(0, batch.cells * len(NAMES) + shape, hits)
+
+    def finalize(self, value, n: int) -> Dict[str, object]:
+        per = value["per"]
+        return {"shape_decisions": sum(r[0] for r in per), "texture_decisions": sum(r[1] for r in per),
+                "n_conflict": sum(r[2] for r in per), "per_category": dict(zip(NAMES, per))}
 
 
 def _ratio(a: int, b: int) -> Optional[float]:
@@ -145,7 +142,7 @@ class ShapeBias(Benchmark):
     name, title, dataset, order = "shape-bias", "Shape bias (cue-conflict)", "cue-conflict", 95
     doc = "docs/benchmarks/shape-bias.md"
     metrics = (Metric("shape_bias", "shape bias on cue-conflict (0-1; extra, no paper value)", scale=1.0,
-                      column="shape bias"),
+                      column="shape bias", ci=("shape_bias_ci",)),
                Metric("shape_fraction", "cue-conflict shape decisions, share of all stimuli", scale=1.0),
                Metric("texture_fraction", "cue-conflict texture decisions, share of all stimuli", scale=1.0))
 
@@ -154,15 +151,31 @@ class ShapeBias(Benchmark):
         stimuli = thin(scan(root), run.cfg.max_images)
         check_same_size([p for p, _, _ in stimuli], "cue-conflict")
         ds = ImageList([(p, shape) for p, shape, _ in stimuli], PILToTensor(), run.cfg.on_bad_image, root=root)
+        metrics = [ShapeDecisions([t for _, _, t in stimuli]), Fingerprint(),
+                   Predictions(run.cfg.save_logits, mapped=True)]
         return [Cell("shape-bias", self.name, "cue-conflict", None, fingerprint(ds),
-                     run=lambda rd: tally(stimuli, *decide(run.model, run.engine, ds, "cue-conflict")))]
+                     loop=lambda: (ds, None, None), metrics=metrics)]
+
+    def upgrade(self, record: dict) -> dict:
+        """Before loop metrics the shape decisions were counted as ``correct1``, texture as ``texture``."""
+        if "shape_decisions" in record or "correct1" not in record:
+            return record
+        out = {k: v for k, v in record.items() if k not in ("correct1", "texture", "acc1", "acc5", "acc1_ci")}
+        return {**out, "shape_decisions": record["correct1"], "texture_decisions": record["texture"],
+                "metrics": ["shape-decisions", "fingerprint"]}
+
+    def headline(self, record: dict) -> str:
+        return (f"{record['shape_decisions']} shape / {record['texture_decisions']} texture decisions of "
+                f"{record['n_conflict']} conflict stimuli")
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
         if not cells:
             return None
         c = cells[0]
-        shape, texture, n = c["correct1"], c["texture"], c["n"]
-        return {"shape_bias": _ratio(shape, texture), "shape_fraction": shape / n if n else None,
+        shape, texture, n = c["shape_decisions"], c["texture_decisions"], c["n"]
+        return {"shape_bias": _ratio(shape, texture),
+                "shape_bias_ci": clopper_pearson(shape, shape + texture),
+                "shape_fraction": shape / n if n else None,
                 "texture_fraction": texture / n if n else None, "n_conflict": c["n_conflict"], "n": n,
                 "per_category": {k: {"shape_bias": _ratio(s, t), "shape": s, "texture": t, "n_conflict": k_n}
                                  for k, (s, t, k_n) in c["per_category"].items()}}

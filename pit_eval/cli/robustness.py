@@ -43,6 +43,11 @@ def protocol_args(p: argparse.ArgumentParser) -> None:
                    help="resume into a directory whose finished cells were computed with other "
                         "prediction-affecting settings (amp, device, compile, channels-last; batch size "
                         "for PGD/AutoAttack) by recomputing exactly those cells (default: stop and name them)")
+    g.add_argument("--recompute-incomplete", action="store_true",
+                   help="recompute finished cells that lack a quantity this pit_eval records (calibration, "
+                        "per-image predictions written by an earlier version; logits for --save-logits)")
+    g.add_argument("--save-logits", action="store_true",
+                   help="the per-image predictions files also keep every logit (float16, ~2 KB per image per cell)")
     g.add_argument("--max-images", type=int, default=None, help="evaluate an evenly spaced subset")
     g.add_argument("--on-bad-image", default="error", choices=["error", "skip"])
     g.add_argument("--crop-pct", type=float, default=None)

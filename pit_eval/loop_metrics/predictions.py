@@ -1,0 +1,31 @@
+"""Per-image predictions: for each image its index in the dataset scan, label, top-5 classes with
+their probabilities, the probability of the label and the softmax's sum of squares (so top-1/top-5,
+the fingerprint, ECE, NLL and Brier are re-derivable from the rows); optionally the full logits
+(float16). Written to ``predictions/<cell key>.parquet`` by :mod:`pit_eval.prediction_files`."""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+
+from .base import Batch, RowMetric, register
+
+
+@register
+class Predictions(RowMetric):
+    """``mapped``: the labels are not classes of the softmax (IN-9's superclasses, the cue-conflict
+    shape categories), so ``p_label`` is left empty (NaN)."""
+    name = "predictions"
+
+    def __init__(self, logits: bool = False, mapped: bool = False) -> None:
+        self.logits, self.mapped = logits, mapped
+
+    def rows(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        top5 = batch.top5
+        out = {"index": batch.indices, "label": batch.labels, "top5": top5,
+               "top5_prob": batch.probs.gather(1, top5), "sum_p2": batch.sum_p2,
+               "p_label": (torch.full_like(batch.sum_p2, float("nan"), dtype=torch.float64) if self.mapped
+                           else batch.log_p_label.exp())}
+        if self.logits:
+            out["logits"] = batch.logits.half()
+        return out
