@@ -45,7 +45,9 @@ def main() -> None:
     for eps in (4.0, 0.02):
         model.seen = 0
         t0 = time.perf_counter()
-        rec = attack_batch(model, x, y, eps / 255, seed=0)
+        with torch.no_grad():
+            right = model(x).argmax(1) == y     # the clean pass (counted: it is part of the cost)
+        rec = attack_batch(model, x, y, eps / 255, seed=0, clean=right)
         dt = time.perf_counter() - t0
         print(f"{eps:10g} {rec['clean_correct']:6d} {rec['robust_correct']:7d} {dt:8.1f} {len(y) / dt:7.3f} "
               f"{model.seen / len(y):13.0f}")

@@ -11,6 +11,7 @@ import torchattacks
 import torchvision
 
 import pit_eval
+from pit_eval import metrics as pit_eval_metrics
 from pit_eval.benchmarks import autoattack
 from pit_eval.benchmarks.attacks import fgsm, pgd
 from pit_eval.images import SAMPLE_ROOT, EvalTransform, load_rgb
@@ -116,7 +117,8 @@ def test_autoattack_on_a_real_classifier_resumes_per_batch(tmp_path, lite0, kill
     with pytest.raises(KeyboardInterrupt):
         pit_eval.evaluate(lite0, **kw)
     (journal,) = (tmp_path / "aa").glob("autoattack-*.jsonl")
-    assert len(journal.read_text().splitlines()) == 2
+    keys = [json.loads(line)["key"] for line in journal.read_text().splitlines()]
+    assert keys == ["clean-pass", "batch-0", "batch-1"], keys    # the clean pass, then two attacked batches
     seen = []
     autoattack.attack_batch = lambda *a: seen.append(1) or orig(*a)
     try:
@@ -130,6 +132,12 @@ def test_autoattack_on_a_real_classifier_resumes_per_batch(tmp_path, lite0, kill
     assert aa["robust_acc"] <= after[0] <= aa["clean_acc"] and after == sorted(after, reverse=True), aa
     assert aa["robust_acc"] == after[-1]
     assert "AutoAttack robust top-1 (no published value for PiT)" in [r["metric"] for r in s["reference"]]
+    cell = json.loads((tmp_path / "aa/cells.jsonl").read_text().splitlines()[-1])
+    assert cell["correct1"] == cell["clean_correct"] == 3 and cell["acc1"] == 0.75, "the clean pass is the cell's top-1"
+    assert cell["robust_acc"] == aa["robust_acc"] and cell["robust_acc_ci"] == pit_eval_metrics.clopper_pearson(
+        cell["robust_correct"], 4)
+    df = pit_eval.predictions(tmp_path / "aa", cell["key"])
+    assert len(df) == 4 and sum(int(t[0]) == l for t, l in zip(df["top5"], df["label"])) == 3
 
 
 def test_standard_autoattack_settings(lite0):

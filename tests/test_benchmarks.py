@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from pit_eval import api, benchmarks, paper, references
+from pit_eval import api, benchmarks, metrics, paper, references
 from pit_eval.benchmarks import autoattack, backgrounds
 from pit_eval.datasets import DATASETS
 from pit_eval.engine import Engine, EngineConfig
 from pit_eval.images import SAMPLE_ROOT
+from pit_eval.registry import unknown_name_message
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,29 @@ def _lines(path: Path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def _holds(new, old, where="summary") -> None:
+    """Every key of ``old`` is in ``new`` with the same value (``new`` may have more)."""
+    if isinstance(old, dict):
+        assert isinstance(new, dict), where
+        for k, v in old.items():
+            assert k in new, f"{where}: {k!r} is gone"
+            _holds(new[k], v, f"{where}.{k}")
+    elif isinstance(old, list) and old and isinstance(old[0], dict):
+        assert len(new) == len(old), where
+        for i, (a, b) in enumerate(zip(new, old)):
+            _holds(a, b, f"{where}[{i}]")
+    else:
+        assert new == old, f"{where}: {new!r} != {old!r}"
+
+
+#: the classification cells of the previous layout's run: clean, 4 ImageNet-C, A, R, Sketch, V2, 5 occlusion,
+#: FGSM, PGD, 6 IN-9 variants, AutoAttack (all but the Background Challenge)
+CLASSIFICATION = 22
+
+
 def test_previous_layout_resumes_with_no_cell_recomputed(tmp_path, no_compute):
+    """Every number of the old summary is kept; the intervals the old counts allow are added; the
+    cells without calibration or predictions are named, and none is recomputed."""
     _previous_data()
     out = tmp_path / "run"
     shutil.copytree(PREVIOUS / "run", out)
@@ -68,8 +91,16 @@ def test_previous_layout_resumes_with_no_cell_recomputed(tmp_path, no_compute):
     s = RobustnessRun(_previous_config(out)).run()["summary"]
     assert (out / "cells.jsonl").read_text() == before
     old = json.loads((PREVIOUS / "run/summary.json").read_text())
-    assert s["benchmarks"] == old["benchmarks"] and s["flags"] == old["flags"]
+    _holds(s["benchmarks"], old["benchmarks"])
     assert s["provenance"] == old["provenance"]
+    assert s["flags"][:len(old["flags"])] == old["flags"] and len(s["flags"]) == len(old["flags"]) + 1
+    assert s["flags"][-1].startswith(f"{CLASSIFICATION} cell(s) written by an earlier pit_eval lack calibration, "
+                                     "fingerprint, predictions, topk (autoattack/eps=4/n=2, clean, fgsm/"), s["flags"][-1]
+    assert s["flags"][-1].endswith("; their other numbers are kept; --recompute-incomplete recomputes them")
+    assert len(s["incomplete_cells"]) == CLASSIFICATION and s["incomplete_cells"]["clean"] == ["calibration", "predictions"]
+    clean = s["benchmarks"]["clean"]
+    assert clean["acc1_ci"] == pytest.approx(metrics.clopper_pearson(round(clean["acc1"] * clean["n"]), clean["n"]))
+    assert clean["calibration"] is None
     meta = json.loads((out / "meta.json").read_text())
     assert meta["runs"][-1]["cells_computed"] == 0 and len(meta["runs"]) == 2
     # the reference rows are the same, but for one: the 15-corruption mean needs the complete grid
@@ -77,7 +108,27 @@ def test_previous_layout_resumes_with_no_cell_recomputed(tmp_path, no_compute):
     new_rows, old_rows = ({r["metric"]: r for r in doc["reference"]} for doc in (s, old))
     dropped = "ImageNet-C mean top-1, 15 benchmark corruptions [imagenet-c, on the fly]"
     assert set(old_rows) - set(new_rows) == {dropped} and set(new_rows) <= set(old_rows)
-    assert all(new_rows[k] == old_rows[k] for k in new_rows)
+    for k in new_rows:
+        _holds(new_rows[k], old_rows[k], k)
+
+
+def test_previous_layout_recomputes_incomplete_cells_on_request(tmp_path):
+    """--recompute-incomplete recomputes exactly the cells the summary named, with the same
+    predictions (fingerprints), and then none is incomplete."""
+    _previous_data()
+    out = tmp_path / "run"
+    shutil.copytree(PREVIOUS / "run", out)
+    old = {c["key"]: c for c in _lines(out / "cells.jsonl")}
+    cfg = dataclasses.replace(_previous_config(out), recompute_incomplete=True)
+    s = RobustnessRun(cfg).run()["summary"]
+    assert s["incomplete_cells"] == {} and not any("earlier pit_eval" in f for f in s["flags"])
+    new = {c["key"]: c for c in _lines(out / "cells.jsonl")[len(old):]}
+    assert len(new) == CLASSIFICATION and "bgc" not in new
+    for key, c in new.items():
+        assert c["predictions"]["rows"] == c["n"], key
+        if key.startswith(("pgd", "autoattack")):
+            continue      # batch-dependent draws / a clean pass that now runs through the loop
+        assert c["pred_fingerprint"] == old[key]["pred_fingerprint"], key
 
 
 def test_previous_layout_partial_work_resumes_from_its_journals(tmp_path, no_compute):
@@ -95,8 +146,14 @@ def test_previous_layout_partial_work_resumes_from_its_journals(tmp_path, no_com
     new = {c["key"]: c for c in _lines(out / "cells.jsonl")}
     counts = ("n", "correct1", "correct5", "skipped", "pred_fingerprint", "vulnerable", "clean_correct",
               "correct_after", "data", "variant", "param")
+    renamed = {"bgc": {"correct1": None}, "autoattack": {"correct1": "robust_correct"}}   # their own names now
     for c in old:
-        assert {k: c.get(k) for k in counts} == {k: new[c["key"]].get(k) for k in counts}, c["key"]
+        now = new[c["key"]]
+        for k in counts:
+            if k in renamed.get(c["benchmark"], {}):
+                assert renamed[c["benchmark"]][k] is None or now[renamed[c["benchmark"]][k]] == c[k], (c["key"], k)
+            else:
+                assert c.get(k) == now.get(k), (c["key"], k)
 
 
 def test_every_benchmark_declares_what_the_orchestrator_needs():
@@ -152,9 +209,10 @@ def test_paper_columns_name_registered_metrics(monkeypatch):
     monkeypatch.setattr(references, "load", lambda: doc)
     with pytest.raises(ValueError) as e:
         paper.tables()
-    assert str(e.value) == (f"{references.PATH}: table 'robustness', column 'standard': unknown metric "
-                            f"'clean.top1'. Did you mean 'clean.acc1'? Known: {', '.join(benchmarks.metrics())} "
+    assert str(e.value) == (f"{references.PATH}: table 'robustness', column 'standard': "
+                            f"{unknown_name_message('metric', 'clean.top1', benchmarks.metrics())} "
                             "(a robustness column names '<benchmark>.<metric>')")
+    assert "Did you mean 'clean.acc1'" in str(e.value)
 
 
 def test_every_metric_of_a_summary_has_one_comparison():

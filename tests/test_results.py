@@ -132,3 +132,50 @@ def test_reports_name_precision_and_device(tmp_path):
     assert settings_text({"values": {"precision": ["bf16", "fp32"]}, "unknown": 0}, "precision") == "MIXED: bf16, fp32"
     mixed = {"values": {"precision": ["fp32"]}, "unknown": 2}
     assert settings_text(mixed, "precision") == "fp32 (+2 cells unknown)"
+
+
+def test_truncated_predictions_file_is_named_and_recomputed(tmp_path, evaluated, caplog):
+    out = tmp_path / "r"
+    _run(out, benchmarks=("clean", "fgsm"))
+    before = _cells(out)
+    path = out / "predictions/clean.parquet"
+    path.write_bytes(path.read_bytes()[:200])     # a copy cut short
+    evaluated.clear()
+    with caplog.at_level("WARNING", logger="pit_eval.robustness"):
+        _run(out, benchmarks=("clean", "fgsm"))
+    assert evaluated == ["clean"], evaluated
+    assert any(f"cell clean: its predictions file is not usable ({path} cannot be read" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    after = _cells(out)
+    assert after["clean"]["pred_fingerprint"] == before["clean"]["pred_fingerprint"]
+    assert pq_rows(path) == 5
+    path.unlink()
+    evaluated.clear()
+    _run(out, benchmarks=("clean", "fgsm"))
+    assert evaluated == ["clean"] and pq_rows(path) == 5
+
+
+def pq_rows(path) -> int:
+    import pyarrow.parquet as pq
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def test_save_logits_on_predictions_without_logits_names_the_flag(tmp_path, evaluated):
+    out = tmp_path / "r"
+    _run(out, benchmarks=("clean",))
+    evaluated.clear()
+    with pytest.raises(ResultsError) as e:
+        _run(out, benchmarks=("clean",), save_logits=True)
+    assert str(e.value) == (f"--save-logits: 1 finished cell(s) of {out} wrote their predictions without logits "
+                            "(clean); add --recompute-incomplete to recompute them with logits, or write this run "
+                            "elsewhere (--out DIR)")
+    assert evaluated == []
+    _run(out, benchmarks=("clean",), save_logits=True, recompute_incomplete=True)
+    assert evaluated == ["clean"]
+    import pit_eval
+    df = pit_eval.predictions(out, "clean")
+    assert df["logits"][0].dtype.name == "float16" and len(df["logits"][0]) == 1000
+    assert [int(t[0]) for t in df["top5"]] == [int(l.argmax()) for l in df["logits"]]
+    evaluated.clear()
+    _run(out, benchmarks=("clean",), save_logits=True)
+    assert evaluated == [], "cells with logits are resumed"

@@ -142,7 +142,8 @@ def test_bad_stimuli_stop_before_compute_naming_the_file(tmp_path, monkeypatch, 
     from pit_eval.benchmarks import shape_bias
     root = _coded_tree(tmp_path / "cue-conflict")
     _png(root / bad, (0, 0, 0))
-    monkeypatch.setattr(shape_bias, "decide", lambda *a: pytest.fail("computed before the data was checked"))
+    from pit_eval.engine import Engine
+    monkeypatch.setattr(Engine, "cell_values", lambda *a, **k: pytest.fail("computed before the data was checked"))
     with pytest.raises(DataError) as e:
         pit_eval.evaluate(ColourCode(), name="coded", benchmarks="shape-bias", cue_conflict=str(root),
                           out=str(tmp_path / "r"), **QUIET)

@@ -87,16 +87,18 @@ CLEAN_PASS = "clean-pass"
 
 
 def run_autoattack(dataset, model: nn.Module, engine, journal, cfg: AutoAttackConfig, seed: int, rd, key: str,
-                   metrics: Sequence) -> Dict:
+                   metrics: Sequence, force_clean: bool = False) -> Dict:
     """The clean pass over ``dataset`` through the evaluation loop (its metrics and predictions file:
     the cell's), then AutoAttack on the images it classified right, every batch not yet in
-    ``journal``; returns the cell's numbers over all batches."""
+    ``journal``; returns the cell's numbers over all batches. A journal of the layout before the
+    clean pass whose batches are all done is used as it is (no clean numbers) unless ``force_clean``."""
     bs = engine.cfg.batch_size
     n_batches = -(-len(dataset) // bs)
     done = {r["key"]: r for r in journal.read()}
     keys = [f"batch-{b}" for b in range(n_batches)]
     todo = [b for b, k in enumerate(keys) if k not in done]
-    clean = _clean_pass(dataset, model, engine, journal, done, rd, key, metrics) if todo or CLEAN_PASS in done else None
+    clean = _clean_pass(dataset, model, engine, journal, done, rd, key, metrics) \
+        if todo or force_clean or CLEAN_PASS in done else None
     bar = progress.bar(total=len(dataset), initial=sum(r["n"] for k, r in done.items() if k != CLEAN_PASS), unit="img",
                        desc=f"AutoAttack eps {cfg.eps:g}/255 ({sum(min(bs, len(dataset) - b * bs) for b in todo)} "
                             f"images to go, up to ~{FORWARDS_PER_IMAGE[1]} forwards each)",
@@ -205,7 +207,7 @@ class AutoAttack(Benchmark):
         key, metrics = f"autoattack/eps={aa.eps:g}/n={len(subset)}", default_metrics(logits=run.cfg.save_logits)
         return [Cell(key, self.name, "standard", aa.eps, fp, metrics=metrics, paths=subset.key,
                      run=lambda rd: run_autoattack(subset, run.model, run.engine, rd.journal(journal), aa, seed,
-                                                   rd, key, metrics))]
+                                                   rd, key, metrics, run.cfg.recompute_incomplete))]
 
     def upgrade(self, record: dict) -> dict:
         """Before loop metrics the robust-correct images were counted as ``correct1``."""
