@@ -100,8 +100,10 @@ def _table_md(rows: List[dict]) -> str:
 def reference_rows(runs: List[Run]) -> List[dict]:
     """Ours / reference / difference for every metric of every run with a reference value (the CLI
     table's comparison rows, one line per reference)."""
-    return [{"model": run.model, "metric": row["metric"], "ours": row["ours"], "reference": references.fmt(r),
-             "source": r["source"], "difference": r["delta"]}
+    return [{"model": run.model, "metric": row["metric"], "ours": row["ours"],
+             "ours 95 % CI": "—" if not row.get("ci") else f"[{row['ci'][0]:.2f}, {row['ci'][1]:.2f}]",
+             "reference": references.fmt(r), "source": r["source"], "difference": r["delta"],
+             "reference in our CI": {True: "yes", False: "no", None: "—"}[r.get("consistent")]}
             for run in runs for row in robustness.reference_rows(run.model, run.summary["benchmarks"])
             if row["ours"] is not None for r in row["references"]]
 

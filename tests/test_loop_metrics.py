@@ -218,3 +218,33 @@ def test_sum_states_merge_over_disjoint_sets():
     halves = finalize(metrics, merge_values(metrics, [value(slice(0, 20)), value(slice(20, 50))]))
     assert halves["pred_fingerprint"] == whole["pred_fingerprint"] < FP_MOD
     assert halves["correct1"] == whole["correct1"] and halves["ece"] == pytest.approx(whole["ece"], abs=1e-12)
+
+
+def test_the_documented_metric_plugs_into_the_loop():
+    """docs/add-a-benchmark.md's example metric, run as written: one class, no engine edit, its state
+    updated on the device per batch and equal to numpy on the same logits."""
+    import re
+    from torch import nn
+    from pit_eval.engine import Engine
+    text = (ROOT / "docs/add-a-benchmark.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class Top1Margin" in b)
+    ns: dict = {}
+    exec(code, ns)
+    assert "top1-margin" in LOOP_METRICS
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (9, 3, 4, 4), dtype=torch.uint8, generator=g)
+
+    class Data(torch.utils.data.Dataset):
+        def __len__(self):
+            return 9
+
+        def __getitem__(self, i):
+            return images[i], i % 3
+    model = nn.Sequential(nn.Flatten(), nn.Linear(48, 5)).eval()
+    eng = Engine(EngineConfig(device="cpu", batch_size=4, workers=0, quiet=True, channels_last=False))
+    metric = ns["Top1Margin"]()
+    got = finalize([metric], eng.evaluate(model, Data(), "t", [metric]))
+    with torch.no_grad():
+        p = np.sort(model(images.float() / 255).softmax(1).numpy(), axis=1)
+    assert got["mean_margin"] == pytest.approx(float((p[:, -1] - p[:, -2]).mean()), abs=1e-6)
+    assert got["metrics"] == ["top1-margin"] and got["n"] == 9

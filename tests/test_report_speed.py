@@ -52,15 +52,22 @@ def test_report_sections_and_numbers(runs, tmp_path, artifacts):
                     "## Plots", "## Provenance", "sample data — not comparable to the paper",
                     "random weights"):
         assert section in md, section
-    for plot in ("ce_per_corruption", "acc_vs_severity", "occlusion_curve", "fgsm_curve", "acc_vs_throughput"):
+    for plot in ("ce_per_corruption", "acc_vs_severity", "occlusion_curve", "fgsm_curve", "acc_vs_throughput",
+                 "clean_reliability", "ece_vs_severity"):
         assert (tmp_path / "rep" / "plots" / f"{plot}.png").exists(), plot
     rows = {r["model"]: r for r in __import__("csv").DictReader(open(paths[2])) if r.get("clean")}
     for model in ("pit_ti", "deit_tiny"):
         s = json.loads((runs / "robustness" / model / "summary.json").read_text())
         assert float(rows[model]["clean"]) == pytest.approx(100 * s["benchmarks"]["clean"]["acc1"])
+        # the models compared on calibration too, and every reference row says where our interval lies
+        assert float(rows[model]["clean ECE"]) == pytest.approx(100 * s["benchmarks"]["clean"]["calibration"]["ece"])
+        assert float(rows[model]["ImageNet-C ECE"]) == pytest.approx(100 * s["benchmarks"]["imagenet-c"]["calibration"]["ece"])
         ic = s["benchmarks"]["imagenet-c"]
         assert not ic["mean_corrupted_acc_complete"] and rows[model]["mean C acc (15)"] == "", \
             "a mean over a subset of the 15 x 5 cells is not the published mean corrupted accuracy"
+    lo, hi = (100 * v for v in json.loads((runs / "robustness/pit_ti/summary.json").read_text())["benchmarks"]["clean"]["acc1_ci"])
+    line = next(l for l in md.splitlines() if l.startswith("| pit_ti | clean top-1 |") and "pit_readme" in l)
+    assert f"| [{lo:.2f}, {hi:.2f}] | 73 | pit_readme |" in line and line.endswith("| no |"), line
     shutil.copytree(tmp_path / "rep", artifacts / "report", dirs_exist_ok=True)
 
 

@@ -242,7 +242,27 @@ class ImageNetC(Benchmark):
             ax.set_xlabel("severity")
         axes[0].set_ylabel("top-1 %")
         axes[-1].legend(fontsize=7)
-        return {"ce_per_corruption": bars, "acc_vs_severity": fig}
+        return {"ce_per_corruption": bars, "acc_vs_severity": fig, "ece_vs_severity": ece_plot(runs)}
+
+
+def ece_plot(runs):
+    """ECE against severity (0: clean where the entry knows it), the mean over the benchmark
+    corruptions evaluated, one line per run."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for label, e in runs:
+        grid = e.get("calibration_grid") or {}
+        sev = sorted({int(k.split("/")[1]) for k in grid})
+        ys = [100 * np.mean([v["ece"] for k, v in grid.items() if int(k.split("/")[1]) == s
+                             and k.split("/")[0] in ALEXNET_ERR] or [np.nan]) for s in sev]
+        if sev:
+            ax.plot(sev, ys, marker="o", label=label)
+    ax.set_xlabel("severity")
+    ax.set_ylabel("ECE % (15 bins)")
+    ax.set_title("ImageNet-C calibration vs severity (benchmark corruptions)")
+    ax.legend(fontsize=7)
+    return fig
 
 
 def corruption_calibration(cells: List[dict]) -> dict:
