@@ -37,7 +37,6 @@ core-test:
 bench: setup
 	$(PY) scripts/bench_corruptions.py
 	$(PY) scripts/bench_eval.py
-	$(PY) scripts/bench_metrics.py
 	$(PY) scripts/bench_bgc.py
 
 clean-venv:

@@ -450,6 +450,6 @@ def format_table(summary: dict) -> str:
                      f"{100 * tp['device_busy']:.0f} %, waited for data {100 * tp['stall_share']:.0f} % of "
                      f"{tp['wall_s']:.0f} s (timer: {tp['device_timer']})")
     w = max([len(r["metric"]) for r in summary["reference"]] + [6])
-    lines.append(f"{'metric':{w}s} ours · reference [source] · Δ")
+    lines.append(f"{'metric':{w}s} ours [95 % CI] · reference [source] · Δ")
     lines += [f"{r['metric']:{w}s} {references.comparison_text(r)}" for r in summary["reference"]]
     return "\n".join(lines)

@@ -81,7 +81,7 @@ class ImageNetC(Benchmark):
         Metric("mean_corrupted_acc", "ImageNet-C mean top-1, 15 benchmark corruptions", column="mean C acc (15)",
                requires="mean_corrupted_acc_complete"),
         Metric("mean_corrupted_acc_evaluated", "ImageNet-C mean top-1, every evaluated corruption"),
-        Metric("ece", "ImageNet-C mean ECE % (15 bins), benchmark corruptions evaluated",
+        Metric("ece", "ImageNet-C mean ECE % (15 bins)",
                path=("calibration", "ece"), column="ImageNet-C ECE"),
         Metric("nll", "ImageNet-C mean NLL, benchmark corruptions evaluated", path=("calibration", "nll"),
                scale=1.0, in_table=False),
