@@ -61,7 +61,8 @@ def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
     ours, result_ref, s, entry = _ours(col, model, runs, speed, det)
     metric = column_metric(col) if col["kind"] == "robustness" else None
     c = references.compare(model, ours, col["refs"] if col.get("refs") or metric is None else metric.refs,
-                           (entry or {}).get("comparison_withheld"), [result_ref] if result_ref else [])
+                           (entry or {}).get("comparison_withheld"), [result_ref] if result_ref else [],
+                           ci=metric.interval(entry) if metric is not None and entry is not None else None)
     why = ""
     if ours is None:
         if planned is not None and planned.status == "skip":

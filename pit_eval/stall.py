@@ -57,6 +57,10 @@ class StallMeter:
             self.waits.append(time.perf_counter() - t)
             yield item
 
+    def waited(self, seconds: float) -> None:
+        """Record a wait for data that happened outside :meth:`timed` (a loop that loads its own inputs)."""
+        self.waits.append(seconds)
+
     def _mark(self):
         if not self.cuda:
             return time.perf_counter()

@@ -17,6 +17,7 @@ from torchvision import transforms
 from pit_eval.benchmarks import backgrounds as background
 from pit_eval.images import DataError, SAMPLE_ROOT
 from pit_eval.engine import EngineConfig
+from pit_eval.metrics import clopper_pearson
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
 SAMPLE_IN9 = SAMPLE_ROOT / "imagenet-9"
@@ -160,7 +161,12 @@ def test_challenge_on_sample_tree_and_in9_table(tmp_path):
     in9 = s["benchmarks"]["in9"]
     assert list(in9)[:3] == ["original", "mixed_same", "mixed_rand"]
     assert in9["bg_gap"] == in9["mixed_same"]["acc1"] - in9["mixed_rand"]["acc1"]
+    assert in9["calibration"] is None and in9["calibration_note"].startswith("none: a prediction is the IN-9 superclass")
     assert s["benchmarks"]["bgc"]["n_foregrounds"] == 3 and s["benchmarks"]["bgc"]["n_backgrounds"] == 8
+    bgc = json.loads((Path(res["out"]) / "cells.jsonl").read_text().splitlines()[-1])
+    assert bgc["key"] == "bgc" and bgc["timing"]["images"] == 3 and bgc["timing"]["batches"] == 1, bgc["timing"]
+    assert bgc["challenge_acc"] == s["benchmarks"]["bgc"]["challenge_acc"] and "acc1" not in bgc
+    assert s["benchmarks"]["bgc"]["challenge_acc_ci"] == clopper_pearson(3 - bgc["vulnerable"], 3)
     labels = [r["metric"] for r in s["reference"]]
     assert "Background Challenge accuracy" in labels and "IN-9 BG-gap (mixed_same - mixed_rand)" in labels
 

@@ -30,6 +30,7 @@ from ..progress import bar as progress_bar
 from ..datasets import fingerprint, thin
 from ..images import IMG_EXTENSIONS, DataError, ImageList, load_rgb
 from ..results import Journal, stable_hash
+from ..stall import StallMeter
 from ..metrics import clopper_pearson
 from .base import Benchmark, Cell, Metric, SummaryContext, option, optional, positive, register
 
@@ -340,13 +341,14 @@ def run_challenge(spec: ChallengeSpec, model: nn.Module, engine, journal,
         bar = progress_bar(total=len(spec.foregrounds), initial=len(done), desc="bgc foregrounds", unit="fg",
                            disable=engine.cfg.quiet or not engine.is_main)
         vulnerable = [sum(bool(r["vulnerable"]) for r in done.values())]
+        meter = StallMeter(dev)
 
         def work(keys: Sequence[str]) -> List[dict]:
             group = [by_key[k] for k in keys]
             start = torch.tensor([progress[f.key]["next"] if f.key in progress else 0 for f in group],
                                  dtype=torch.long)
             return _round(group, model, bgs, cmap, engine, prepare, start,
-                          functools.partial(mine_progress.step, group, n_bg))
+                          functools.partial(mine_progress.step, group, n_bg), meter)
 
         def on_round(records: List[dict]) -> None:
             vulnerable[0] += sum(r["vulnerable"] for r in records)
@@ -355,10 +357,11 @@ def run_challenge(spec: ChallengeSpec, model: nn.Module, engine, journal,
 
         engine.run_journalled(journal, done, [f.key for f in todo], work, on_round, per_round=ROUND_FOREGROUNDS)
         bar.close()
+        timing = meter.result(len(todo))
     flags = [bool(done[f.key]["vulnerable"]) for f in spec.foregrounds]
     n, v = len(flags), sum(flags)
     return {"n": n, "vulnerable": v, "n_foregrounds": n, "n_backgrounds": n_bg, "skipped": 0,
-            **challenge_accuracy(n, v)}
+            **challenge_accuracy(n, v), **({"timing": timing} if todo else {})}
 
 
 def challenge_accuracy(n: int, vulnerable: int) -> dict:
@@ -367,15 +370,22 @@ def challenge_accuracy(n: int, vulnerable: int) -> dict:
             "challenge_acc_ci": clopper_pearson(n - vulnerable, n)}
 
 
-def _round(group: Sequence[Foreground], model, bgs, cmap, engine, prepare, start, on_step) -> List[dict]:
+def _round(group: Sequence[Foreground], model, bgs, cmap, engine, prepare, start, on_step,
+           meter: StallMeter) -> List[dict]:
+    """One round's foregrounds: loaded (timed as the meter's wait for data), then challenged on the
+    device (timed as its work)."""
     if not group:
         return []
     dev = engine.device
+    t0 = time.perf_counter()
     imgs = torch.stack([PILToTensor()(load_rgb(f.image)) for f in group]).to(dev)
     masks = torch.stack([load_mask(f.mask) for f in group]).to(dev)
     labels = torch.tensor([f.label for f in group], device=dev)
+    meter.waited(time.perf_counter() - t0)
+    meter.begin()
     flags = vulnerable_flags(model, imgs, masks, labels, bgs, cmap, engine.cfg.batch_size, prepare,
                              engine.autocast if engine.cfg.amp else None, start, on_step)
+    meter.end()
     return [{"key": f.key, "label": f.label, "vulnerable": bool(v)} for f, v in zip(group, flags.tolist())]
 
 
@@ -394,6 +404,9 @@ def in9_summary(cells: Sequence[dict]) -> dict:
                               for c in cells}
     if "mixed_same" in out and "mixed_rand" in out:
         out["bg_gap"] = out["mixed_same"]["acc1"] - out["mixed_rand"]["acc1"]
+    out["calibration"] = None
+    out["calibration_note"] = ("none: a prediction is the IN-9 superclass of the top-1 ImageNet class, and the "
+                               "softmax has no probability per superclass")
     return out
 
 
