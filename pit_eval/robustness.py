@@ -16,14 +16,15 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from . import benchmarks, prediction_files, progress, references
+from . import benchmarks, population, prediction_files, progress, references
 from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_metrics
 from .loop_metrics import LoopMetric, default_metrics, finalize, metric_names, rows_of
 from .corruptions.names import source_protocol, with_protocol
 from .datasets import DATASETS, fingerprint, flag, locate, open_folder
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
 from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
-from .models import Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch
+from .models import (Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch,
+                     resolve_model_name)
 from .registry import check_choice
 from .results import (SETTING_LABELS, ResultsError, RunDir, mismatch_message, provenance_flags,
                       provenance_summary)
@@ -391,11 +392,49 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
         if entry is not None:
             ctx.benchmarks[unit.name] = entry
     out: Dict[str, object] = {"model": model, "weights": weights.to_dict(), "benchmarks": ctx.benchmarks,
-                              "flags": flags, "reference": reference_rows(model, ctx.benchmarks)}
+                              "flags": flags, "reference": reference_rows(model, ctx.benchmarks),
+                              "effective_robustness": effective_robustness(model, ctx.benchmarks)}
     out["provenance"] = prov = provenance_summary(cells)
     flags += provenance_flags(prov)
     out["throughput"] = throughput(cells)
     return out
+
+
+def effective_robustness(model: str, bench: dict, cloud: str = "timm") -> Dict[str, dict]:
+    """Each measured shift against the cloud's line (:mod:`pit_eval.population`), with the same
+    quantity from timm's published numbers for this model beside it where timm has them."""
+    out = population.for_run(bench, cloud)
+    try:
+        arch = resolve_model_name(model)
+    except ValueError:      # a module's run name: no published row
+        return out
+    for shift, e in out.items():
+        ref = population.timm_reference(arch, shift) if e.get("value") is not None else None
+        if ref is not None:
+            e["reference"] = ref
+    return out
+
+
+def effective_robustness_lines(summary: dict, w: int) -> List[str]:
+    """The CLI table's rows of effective robustness (top-1 points above the cloud's line)."""
+    lines = []
+    sample = " [sample data]" if any(f == SAMPLE_NOTE for f in summary["flags"]) else ""
+    for shift, e in (summary.get("effective_robustness") or {}).items():
+        fit = e.get("fit") or {}
+        label = f"effective robustness {shift}{sample}"
+        if e.get("value") is None:
+            lines.append(f"{label:{w}s} — ({e['why']})")
+            continue
+        text = (f"{e['value']:+.2f} [{e['ci'][0]:+.2f}, {e['ci'][1]:+.2f}] points" if e.get("ci") else f"{e['value']:+.2f} points")
+        text += (f" (measured {e['measured']:.2f}, expected {e['expected']:.2f} from {fit['n_models']} standard "
+                 f"models of the {fit['cloud']} cloud, logit fit, x = {fit['axis']})")
+        if e["extrapolated"]:
+            text += " — extrapolated: x lies outside the cloud"
+        ref = e.get("reference")
+        if ref:
+            text += f" · {ref['value']:+.2f} from timm's published numbers for {ref['model']} [{ref['source']}]"
+        lines.append(f"{label:{w}s} {text}")
+    return lines
 
 
 def throughput(cells) -> Optional[dict]:
@@ -452,4 +491,5 @@ def format_table(summary: dict) -> str:
     w = max([len(r["metric"]) for r in summary["reference"]] + [6])
     lines.append(f"{'metric':{w}s} ours [95 % CI] · reference [source] · Δ")
     lines += [f"{r['metric']:{w}s} {references.comparison_text(r)}" for r in summary["reference"]]
+    lines += effective_robustness_lines(summary, w)
     return "\n".join(lines)

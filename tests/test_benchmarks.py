@@ -95,9 +95,9 @@ def test_previous_layout_resumes_with_no_cell_recomputed(tmp_path, no_compute):
     assert s["provenance"] == old["provenance"]
     assert s["flags"][:len(old["flags"])] == old["flags"] and len(s["flags"]) == len(old["flags"]) + 1
     assert s["flags"][-1].startswith(f"{CLASSIFICATION} cell(s) written by an earlier pit_eval lack calibration, "
-                                     "fingerprint, predictions, topk (autoattack/eps=4/n=2, clean, fgsm/"), s["flags"][-1]
+                                     "fingerprint, predictions, subset-top1, topk (autoattack/eps=4/n=2, clean, fgsm/"), s["flags"][-1]
     assert s["flags"][-1].endswith("; their other numbers are kept; --recompute-incomplete recomputes them")
-    assert len(s["incomplete_cells"]) == CLASSIFICATION and s["incomplete_cells"]["clean"] == ["calibration", "predictions"]
+    assert len(s["incomplete_cells"]) == CLASSIFICATION and s["incomplete_cells"]["clean"] == ["calibration", "predictions", "subset-top1"]
     clean = s["benchmarks"]["clean"]
     assert clean["acc1_ci"] == pytest.approx(metrics.clopper_pearson(round(clean["acc1"] * clean["n"]), clean["n"]))
     assert clean["calibration"] is None

@@ -237,6 +237,14 @@ def test_demo_default_run_within_5_minutes(tmp_path):
                                     "shape-bias"}
     assert len(s["benchmarks"]["imagenet-c"]["grid"]) == 95
     assert s["benchmarks"]["imagenet-c"]["mce"] is not None
+    # the effective-robustness rows, labelled as sample data (random weights: top-1 0 has no logit)
+    for shift in ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"):
+        assert f"effective robustness {shift} [sample data]" in r.stdout, shift
+    assert s["effective_robustness"]["imagenet-a"]["why"] == "none of this run's clean images is of the imagenet-a classes"
+    from pit_eval.datasets import imagenet_wnids, subset_indices
+    in_r = [d.name for d in (ROOT / "pit_eval/assets/sample/imagenet/val").iterdir()
+            if imagenet_wnids().index(d.name) in subset_indices("r")]
+    assert s["benchmarks"]["clean"]["subset_acc1"]["imagenet-r"]["n"] == len(in_r) > 0, in_r
 
 
 def test_rebatch_recuts_groups_into_full_model_batches():

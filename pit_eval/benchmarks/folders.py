@@ -6,21 +6,34 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
+from ..datasets import DATASETS, subset_indices
+from ..loop_metrics import SubsetTop1, default_metrics
 from .base import Benchmark, Cell, Metric, SummaryContext, accuracy, register
 
 
 class FolderAccuracy(Benchmark):
     doc = "docs/benchmarks/imagenet.md"
 
-    def __init__(self, name: str, title: str, dataset: str, order: int, metrics: Tuple[Metric, ...]) -> None:
+    def __init__(self, name: str, title: str, dataset: str, order: int, metrics: Tuple[Metric, ...],
+                 subsets: Tuple[str, ...] = ()) -> None:
         self.name, self.title, self.dataset, self.order, self.metrics = name, title, dataset, order, metrics
+        self.subsets = subsets   # benchmarks whose classes are a subset: top-1 on those classes too
 
     def plan(self, run, opts) -> List[Cell]:
         ds, subset, fp = run.dataset(self.dataset)
-        return [Cell(self.name, self.name, "", None, fp, loop=lambda: (ds, subset, None))]
+        metrics = None
+        if self.subsets:
+            metrics = default_metrics(logits=run.cfg.save_logits) + [SubsetTop1(
+                {b: subset_indices(DATASETS[b].labels) for b in self.subsets})]
+        return [Cell(self.name, self.name, "", None, fp, loop=lambda: (ds, subset, None), metrics=metrics)]
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
-        return accuracy(cells[0]) if cells else None
+        if not cells:
+            return None
+        entry = accuracy(cells[0])
+        if cells[0].get("subset_acc1"):
+            entry["subset_acc1"] = cells[0]["subset_acc1"]
+        return entry
 
 
     def plots(self, runs):
@@ -59,7 +72,7 @@ def _top1(label: str, column: str, *refs: str, ece_in_table: bool = False) -> Tu
 
 register(FolderAccuracy("clean", "ImageNet (clean)", "imagenet", 0,
                         _top1("clean top-1", "clean", "clean_acc1", "clean_acc1_timm", "paper_standard_acc1",
-                              ece_in_table=True)))
+                              ece_in_table=True), subsets=("imagenet-a", "imagenet-r")))
 register(FolderAccuracy("imagenet-a", "ImageNet-A", "imagenet-a", 20,
                         _top1("ImageNet-A top-1", "ImageNet-A", "imagenet-a_acc1", "paper_imagenet-a_acc1")))
 register(FolderAccuracy("imagenet-r", "ImageNet-R", "imagenet-r", 21, _top1("ImageNet-R top-1", "ImageNet-R", "imagenet-r_acc1")))

@@ -53,3 +53,42 @@ class MappedTop1(SumMetric):
         (c1,) = value["correct"]
         a1 = _rate(c1, n)
         return {"correct1": c1, "acc1": a1["value"], "acc1_ci": a1["ci"]}
+
+
+@register
+class SubsetTop1(SumMetric):
+    """Top-1 on subsets of the classes (the 200 of ImageNet-A, of ImageNet-R): over the images whose
+    label is in a subset, with the logits restricted to it, as timm's ``*-clean`` results and the
+    testbed's ``val-on-*-classes`` measure the x axis of those shifts. ``subsets``: name -> class
+    indices. Record: ``subset_acc1: {name: {correct, n, acc1, acc1_ci}}``."""
+    name = "subset-top1"
+
+    def __init__(self, subsets: Dict[str, Sequence[int]], n_classes: int = 1000) -> None:
+        self.subsets = {k: list(v) for k, v in subsets.items()}
+        self.n_classes = n_classes
+        self.states = {"hits": ((len(subsets), 2), torch.int64)}
+        self._dev: Dict[str, torch.Tensor] = {}
+
+    def _tensors(self, device):
+        if self._dev.get("device") != device:
+            idx = [torch.tensor(v, device=device) for v in self.subsets.values()]
+            pos = torch.full((len(idx), self.n_classes), -1, dtype=torch.long, device=device)
+            for k, ix in enumerate(idx):
+                pos[k, ix] = torch.arange(len(ix), device=device)
+            self._dev = {"device": device, "idx": idx, "pos": pos}
+        return self._dev["idx"], self._dev["pos"]
+
+    def update(self, state, batch: Batch) -> None:
+        idx, pos = self._tensors(batch.logits.device)
+        hits = []
+        for k, ix in enumerate(idx):
+            inside = pos[k, batch.labels] >= 0
+            right = inside & (ix[batch.logits[:, ix].argmax(1)] == batch.labels)
+            hits.append(torch.stack([right, inside], 1))
+        state["hits"].index_add_(0, batch.cells, torch.stack(hits, 1).long())
+
+    def finalize(self, value, n: int) -> Dict[str, Any]:
+        out = {}
+        for name, (correct, m) in zip(self.subsets, value["hits"]):
+            out[name] = {"correct": correct, "n": m, "acc1": correct / m if m else None, "acc1_ci": clopper_pearson(correct, m)}
+        return {"subset_acc1": out}
