@@ -3,6 +3,7 @@ each cell "ours · reference · Δ" (unverified references marked), missing cell
 Written as ``paper.md``, a self-contained ``paper.html`` and ``paper.csv``."""
 from __future__ import annotations
 
+import base64
 import html
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Dict, List, Optional
 from . import references
 from .benchmarks.base import walk
 from .paper import column_metric
-from .report import settings_text
+from .report import effective_robustness_plots, settings_text
 from .results import atomic_write, csv_text
 
 
@@ -177,10 +178,65 @@ def _csv_rows(built: List[dict]):
                        "flags": "; ".join(c["flags"])}
 
 
+def effective_robustness_table(runs: Dict[str, str]) -> List[dict]:
+    """One row per paper model with a robustness run: its effective robustness per shift (timm cloud),
+    beside the same quantity from timm's published numbers for it."""
+    from .population import SHIFTS
+    rows = []
+    for model, directory in runs.items():
+        er = (_summary(directory) or {}).get("effective_robustness") or {}
+        if not er:
+            continue
+        row = {"model": model}
+        for shift in SHIFTS["timm"]:
+            e = er.get(shift)
+            if e is None:
+                row[shift] = "— (not run)"
+            elif e.get("value") is None:
+                row[shift] = f"— ({e['why']})"
+            else:
+                ci = f" [{e['ci'][0]:+.2f}, {e['ci'][1]:+.2f}]" if e.get("ci") else ""
+                ref = e.get("reference")
+                row[shift] = f"{e['value']:+.2f}{ci}" + (f" · timm's numbers {ref['value']:+.2f}" if ref else "")
+        rows.append(row)
+    return rows
+
+
+ER_TITLE = "Effective robustness (top-1 points above the timm cloud's line; logit fit over its standard models)"
+
+
+def _er_markdown(rows: List[dict], plots: Dict[str, bytes]) -> str:
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    md = ["", f"## {ER_TITLE}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    md += [""] + [f"![{n}](plots/{n}.png)" for n in plots] + [""]
+    return "\n".join(md)
+
+
+def _er_html(rows: List[dict], plots: Dict[str, bytes]) -> str:
+    if not rows:
+        return ""
+    e, cols = html.escape, list(rows[0])
+    parts = [f"<h2>{e(ER_TITLE)}</h2><table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr></thead><tbody>"]
+    parts += ["<tr>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in cols) + "</tr>" for r in rows]
+    parts.append("</tbody></table>")
+    parts += [f"<figure><img alt='{n}' src='data:image/png;base64,{base64.b64encode(p).decode()}'>"
+              f"<figcaption>{n}</figcaption></figure>" for n, p in plots.items()]
+    return "\n".join(parts)
+
+
 def write_paper_report(plan, runs, speed, det, out: Path) -> List[str]:
     out.mkdir(parents=True, exist_ok=True)
     built = build_tables(plan, runs, speed, det)
-    atomic_write(out / "paper.md", _markdown(built))
-    atomic_write(out / "paper.html", _html(built))
+    er_rows = effective_robustness_table(runs)
+    plots = effective_robustness_plots([(m, _summary(d) or {}) for m, d in runs.items()]) if er_rows else {}
+    if plots:
+        (out / "plots").mkdir(exist_ok=True)
+        for name, png in plots.items():
+            (out / "plots" / f"{name}.png").write_bytes(png)
+    atomic_write(out / "paper.md", _markdown(built) + _er_markdown(er_rows, plots))
+    atomic_write(out / "paper.html", _html(built).replace("</body></html>", _er_html(er_rows, plots) + "</body></html>"))
     atomic_write(out / "paper.csv", csv_text(_csv_rows(built)))
     return [str(out / n) for n in ("paper.md", "paper.html", "paper.csv")]

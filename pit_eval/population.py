@@ -236,3 +236,53 @@ def timm_row(model_name: str) -> Optional[dict]:
     df = _load("timm")
     rows = df[(df["model"] == model_name) | df["model"].str.startswith(model_name + ".")]
     return None if rows.empty else rows.iloc[0].to_dict()
+
+
+PERCENT_TICKS = (1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99)
+
+
+def scatter(shift: str, points: List[Tuple[str, dict]], cloud: str = "timm"):
+    """The picture of one shift: logit axes with per-cent ticks, y = x, the cloud (standard models dark
+    grey, the others light), the fit and its 95 % bootstrap band, and each evaluated model
+    (``(label, effective_robustness entry)``) highlighted with its interval."""
+    import matplotlib.pyplot as plt
+    df, f, b = _load(cloud), fit(shift, cloud), band(shift, cloud)
+    axis = f.axis
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ok = df[axis].between(0, 1, inclusive="neither") & df[shift].between(0, 1, inclusive="neither")
+    for std, colour, label in ((False, "#d0d0d0", "other models (extra data, distilled, ...)"),
+                               (True, "#808080", f"standard models ({len(f.members)}, in the fit)")):
+        d = df[ok & (df["standard"] == std)]
+        ax.scatter(logit(d[axis]), logit(d[shift]), s=6, color=colour, label=label, zorder=1)
+    xs = logit(np.asarray(b["x"]))
+    ax.fill_between(xs, logit(np.asarray(b["lo"])), logit(np.asarray(b["hi"])), color="tab:blue", alpha=0.25, zorder=2)
+    ax.plot(xs, f.slope * xs + f.intercept, color="tab:blue", lw=1.5, zorder=3,
+            label=f"fit: slope {f.slope:.2f}, r {f.r:.3f} (95 % bootstrap band)")
+    lo, hi = logit(0.01), logit(0.99)
+    ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--", label="y = x", zorder=2)
+    for k, (label, e) in enumerate(points):
+        if e.get("value") is None:
+            continue
+        x, y = logit(e["x"] / 100), logit(e["measured"] / 100)
+        err = None
+        if e.get("ci"):
+            ylo, yhi = (logit((e["expected"] + v) / 100) for v in e["ci"])
+            err = [[y - ylo], [yhi - y]]
+        colour = f"C{(k + 1) % 10}"
+        ax.errorbar([x], [y], yerr=err, fmt="o", color=colour, ms=6, capsize=3, zorder=5,
+                    label=f"{label}: {e['value']:+.1f} points")
+        ax.annotate(label, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, color=colour)
+    shown = df[ok]
+    xs_all = np.concatenate([logit(shown[axis]), [logit(e["x"] / 100) for _, e in points if e.get("value") is not None]])
+    ys_all = np.concatenate([logit(shown[shift]), [logit(e["measured"] / 100) for _, e in points if e.get("value") is not None]])
+    ax.set_xlim(xs_all.min() - 0.2, xs_all.max() + 0.2)
+    ax.set_ylim(ys_all.min() - 0.2, max(ys_all.max(), xs_all.max()) + 0.2)
+    for setter, lims in ((ax.set_xticks, ax.get_xlim()), (ax.set_yticks, ax.get_ylim())):
+        ticks = [t for t in PERCENT_TICKS if lims[0] <= logit(t / 100) <= lims[1]]
+        setter(logit(np.asarray(ticks) / 100), [str(t) for t in ticks])
+    ax.set_xlabel(f"{axis} top-1 % (logit axis)")
+    ax.set_ylabel(f"{shift} top-1 % (logit axis)")
+    ax.set_title(f"effective robustness on {shift} ({cloud} cloud)")
+    ax.legend(fontsize=6, loc="upper left")
+    ax.grid(alpha=0.3)
+    return fig

@@ -128,6 +128,7 @@ def make_plots(runs: List[Run]) -> Dict[str, bytes]:
                    if r.summary["benchmarks"].get(unit.name)]
         if entries:
             plots.update({name: _fig_png(fig) for name, fig in unit.plots(entries).items()})
+    plots.update(effective_robustness_plots([(f"{r.model} [{r.path.name}]", r.summary) for r in rob]))
     det = [r for r in runs if r.kind == "detection" and r.summary["benchmarks"].get("coco-c")]
     if det:
         fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -156,6 +157,18 @@ def make_plots(runs: List[Run]) -> Dict[str, bytes]:
             ax.set_title("accuracy vs throughput")
             plots["acc_vs_throughput"] = _fig_png(fig)
     return plots
+
+
+def effective_robustness_plots(summaries: List[Tuple[str, dict]], cloud: str = "timm") -> Dict[str, bytes]:
+    """One scatter per shift that some run has an effective robustness for (:func:`population.scatter`)."""
+    from . import population
+    out = {}
+    for shift in population.SHIFTS[cloud]:
+        points = [(label, s["effective_robustness"][shift]) for label, s in summaries
+                  if (s.get("effective_robustness") or {}).get(shift, {}).get("value") is not None]
+        if points:
+            out[f"effective_robustness_{shift}"] = _fig_png(population.scatter(shift, points, cloud))
+    return out
 
 
 # ------------------------------------------------------------------ assembly

@@ -121,8 +121,12 @@ def test_paper_on_sample_killed_resumed_and_report(tmp_path, monkeypatch, artifa
     mce = [r for r in rows if r["model"] == "pit_ti" and r["column"] == "mean_acc15"][0]
     assert mce["ours"] == "" and "complete grid" in mce["missing_because"] and mce["computed"] == ""
     assert occ[0]["computed"] == "fp32 on cpu, eager"
+    assert "## Effective robustness (top-1 points above the timm cloud's line" in md
+    er = next(line for line in md.splitlines() if line.startswith("| pit_ti | "))
+    assert er.count("— (a top-1 of 0 or 100 % has no logit") == 3, er   # random weights: top-1 0
+    assert "— (none of this run's clean images is of the imagenet-a classes)" in er
     seen = render(Path(res["report"][1]), tmp_path / "profile")
-    assert seen["TABLES"] == 2 and seen["BROKEN"] == 0 and seen["ERRORS"] == 0, seen
+    assert seen["TABLES"] == 3 and seen["BROKEN"] == 0 and seen["ERRORS"] == 0, seen
     screenshot(Path(res["report"][1]), artifacts / "paper_report_screenshot.png", tmp_path / "profile", 1600)
 
 

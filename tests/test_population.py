@@ -161,3 +161,22 @@ def test_subset_top1_equals_numpy():
     assert got == {"correct": right, "n": int(inside.sum()), "acc1": right / inside.sum(),
                    "acc1_ci": clopper_pearson(right, int(inside.sum()))}
     assert 20 < right < int(inside.sum())
+
+
+def test_report_draws_one_scatter_per_shift_with_a_value():
+    from pit_eval.report import effective_robustness_plots
+    bench = {"clean": {"acc1": 0.81, "subset_acc1": {"imagenet-a": {"acc1": 0.95}}},
+             "imagenet-v2": {"acc1": 0.70, "acc1_ci": [0.69, 0.71]}, "imagenet-a": {"acc1": 0.21, "acc1_ci": [0.2, 0.22]},
+             "imagenet-sketch": {"acc1": 0.0, "acc1_ci": [0.0, 0.1]}}
+    plots = effective_robustness_plots([("m", {"effective_robustness": population.for_run(bench)}), ("old", {})])
+    assert sorted(plots) == ["effective_robustness_imagenet-a", "effective_robustness_imagenet-v2"]
+    assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in plots.values())
+
+
+def test_docs_print_the_fits_of_both_clouds():
+    """docs/effective-robustness.md's slopes are the ones the shipped clouds give."""
+    page = (ROOT / "docs/effective-robustness.md").read_text()
+    for cloud in population.CLOUDS:
+        for shift in population.SHIFTS[cloud]:
+            f = population.fit(shift, cloud)
+            assert f"| {cloud} | {shift} | {len(f.members)} | {f.slope:.3f} | {f.intercept:.3f} | {f.r:.3f} |" in page, (cloud, shift)
