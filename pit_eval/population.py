@@ -224,7 +224,8 @@ def _shift_acc(shift: str, entry: Optional[dict]):
         return None, None
     if shift == "imagenet-c":
         # the testbed averages the released files; only a complete, released-file grid is that number
-        if not entry.get("mean_corrupted_acc_complete") or entry.get("corruption_protocol") != "released files":
+        from .corruptions.names import RELEASED_PROTOCOL
+        if not entry.get("mean_corrupted_acc_complete") or entry.get("corruption_protocol") != RELEASED_PROTOCOL:
             return None, None
         return entry["mean_corrupted_acc"], None
     return entry.get("acc1"), entry.get("acc1_ci")

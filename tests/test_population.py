@@ -180,3 +180,14 @@ def test_docs_print_the_fits_of_both_clouds():
         for shift in population.SHIFTS[cloud]:
             f = population.fit(shift, cloud)
             assert f"| {cloud} | {shift} | {len(f.members)} | {f.slope:.3f} | {f.intercept:.3f} | {f.r:.3f} |" in page, (cloud, shift)
+
+
+def test_imagenet_c_is_compared_only_as_the_released_complete_grid():
+    from pit_eval.corruptions.names import RELEASED_PROTOCOL
+    clean = {"acc1": 0.76}
+    done = {"mean_corrupted_acc": 0.39, "mean_corrupted_acc_complete": True, "corruption_protocol": RELEASED_PROTOCOL}
+    er = population.for_run({"clean": clean, "imagenet-c": done}, cloud="testbed")
+    f = population.fit("imagenet-c", "testbed")
+    assert er["imagenet-c"]["value"] == pytest.approx(39 - 100 * f.expected(0.76), abs=1e-9)
+    for other in ({**done, "corruption_protocol": "imagenet-c, on the fly"}, {**done, "mean_corrupted_acc_complete": False}):
+        assert "imagenet-c" not in population.for_run({"clean": clean, "imagenet-c": other}, cloud="testbed")

@@ -258,6 +258,7 @@ def ece_plot(runs):
                              and k.split("/")[0] in ALEXNET_ERR] or [np.nan]) for s in sev]
         if sev:
             ax.plot(sev, ys, marker="o", label=label)
+            ax.set_xticks(sev)
     ax.set_xlabel("severity")
     ax.set_ylabel("ECE % (15 bins)")
     ax.set_title("ImageNet-C calibration vs severity (benchmark corruptions)")
