@@ -136,12 +136,45 @@ def thin(samples: Sequence, max_images: Optional[int]) -> List:
     return [samples[int(i * step)] for i in range(max_images)]
 
 
+#: named lists of ImageNet val images (``<wnid>/<file>``, relative to a val root or an ImageNet-C cell
+#: folder), the datasets they select from, and where each list comes from
+IMAGE_SUBSETS = {"robustbench-5k": SAMPLE_ROOT.parent / "robustbench" / "imagenet_test_image_ids.txt"}
+SUBSET_DATASETS = ("imagenet", "imagenet-c")
+SUBSET_SOURCE = {"robustbench-5k": "RobustBench's 5,000 ImageNet val images (robustbench/helper_files/"
+                                   "imagenet_test_image_ids.txt)"}
+
+
+@functools.lru_cache(None)
+def image_subset(name: str) -> Tuple[str, ...]:
+    """The files of a named subset, as listed."""
+    return tuple(line.strip() for line in IMAGE_SUBSETS[name].read_text().splitlines() if line.strip())
+
+
+def select(samples: List[Tuple[str, int]], root: str, subset: str, what: str) -> List[Tuple[str, int]]:
+    """The samples whose path (relative to ``root``) is listed in ``subset``; every listed file must be
+    there, else a DataError naming how many are missing."""
+    listed = image_subset(subset)
+    by_rel = {os.path.relpath(p, root): (p, label) for p, label in samples}
+    missing = [f for f in listed if f not in by_rel]
+    if missing:
+        raise DataError(f"--subset {subset}: {len(missing)} of the {len(listed)} listed images are missing from "
+                        f"{what} folder {root!r} (e.g. {missing[0]}); the list names ImageNet val files as "
+                        "<wnid>/ILSVRC2012_val_<n>.JPEG: give the full val tree, or drop --subset")
+    keep = set(listed)
+    return [s for s in samples if os.path.relpath(s[0], root) in keep]
+
+
 def open_folder(loc: DataLocation, root: str, transform, on_bad_image: str,
-                max_images: Optional[int], folder_name: Optional[str] = None) -> Tuple[ImageList, Optional[List[int]]]:
+                max_images: Optional[int], folder_name: Optional[str] = None,
+                subset: Optional[str] = None) -> Tuple[ImageList, Optional[List[int]]]:
+    """A class-folder dataset: scanned, restricted to a named ``subset`` (ImageNet val and ImageNet-C
+    only), thinned to ``max_images``."""
     spec = DATASETS[loc.name]
-    names, subset = class_names(spec)
-    samples = thin(scan_class_folders(root, names, folder_name or loc.name, flag(loc.name)), max_images)
-    return ImageList(samples, transform, on_bad_image, root=root), subset
+    names, classes = class_names(spec)
+    samples = scan_class_folders(root, names, folder_name or loc.name, flag(loc.name))
+    if subset and loc.name in SUBSET_DATASETS:
+        samples = select(samples, root, subset, folder_name or loc.name)
+    return ImageList(thin(samples, max_images), transform, on_bad_image, root=root), classes
 
 
 def fingerprint(ds: ImageList) -> dict:

@@ -20,7 +20,7 @@ from . import benchmarks, population, prediction_files, progress, references
 from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_metrics
 from .loop_metrics import LoopMetric, default_metrics, finalize, metric_names, rows_of
 from .corruptions.names import source_protocol, with_protocol
-from .datasets import DATASETS, fingerprint, flag, locate, open_folder
+from .datasets import DATASETS, IMAGE_SUBSETS, SUBSET_SOURCE, fingerprint, flag, locate, open_folder
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
 from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
 from .models import (Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch,
@@ -44,6 +44,7 @@ class RunSettings:
     benchmarks: Optional[Tuple[str, ...]] = None  # None: every default benchmark whose data is available
     seed: int = 0
     max_images: Optional[int] = None
+    subset: Optional[str] = None                   # a named list of ImageNet val images (robustbench-5k)
     on_bad_image: str = "error"
     force: bool = False
     recompute_mismatched: bool = False             # recompute finished cells whose settings differ
@@ -68,6 +69,8 @@ class RunSettings:
         for b in self.benchmarks or ():
             check_choice("benchmark", b, benchmarks.names())
         check_choice("--on-bad-image", self.on_bad_image, ("error", "skip"))
+        if self.subset is not None:
+            check_choice("--subset", self.subset, IMAGE_SUBSETS)
         for name, _ in self.paths:
             check_choice("dataset", name, DATASETS)
         if (self.mean is None) != (self.std is None):
@@ -149,7 +152,7 @@ class RobustnessRun:
         """Scan a dataset's class folders (``root``: a sub-tree of it) -> (ImageList, logit subset)."""
         loc = self.locations[name]
         return open_folder(loc, root or loc.path, transform, self.cfg.on_bad_image,
-                           self.cfg.max_images, folder_name)
+                           self.cfg.max_images, folder_name, self.cfg.subset)
 
     def dataset(self, name: str) -> Tuple[ImageList, Optional[List[int]], dict]:
         """A dataset through the full eval transform, its logit subset and its fingerprint, scanned
@@ -193,7 +196,8 @@ class RobustnessRun:
     def identity(self) -> dict:
         return {"model": self.cfg.model, "weights": self.weights.to_dict(),
                 "transform": self.transform.to_dict(), "seed": self.cfg.seed,
-                "max_images": self.cfg.max_images, "sample_data": self.sample}
+                "max_images": self.cfg.max_images, "sample_data": self.sample,
+                **({"subset": self.cfg.subset} if self.cfg.subset else {})}
 
     def run(self) -> dict:
         cfg, eng = self.cfg, self.engine
@@ -225,7 +229,7 @@ class RobustnessRun:
                 bar.update(len(group))
             bar.close()
             summary = summarize(rd.cells.values(), cfg.model, self.weights, self.sample,
-                                cfg.max_images, [c.key for c in self.cells])
+                                cfg.max_images, [c.key for c in self.cells], cfg.subset)
             summary["flags"] += self.warnings
             summary["incomplete_cells"] = incomplete = self._incomplete(rd)
             if incomplete:
@@ -375,7 +379,7 @@ def default_out(model: str, sample: bool) -> str:
 
 # ---------------------------------------------------------------- summaries
 def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images: Optional[int],
-              planned: Optional[List[str]] = None) -> dict:
+              planned: Optional[List[str]] = None, subset: Optional[str] = None) -> dict:
     """summary.json: each benchmark's entry (its own ``summarize``), flags, ours beside the
     references, provenance and throughput."""
     cells = [c for c in cells if planned is None or c["key"] in planned]
@@ -386,7 +390,10 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
         flags.append("random weights — numbers mean nothing about the model")
     if max_images:
         flags.append(f"subset: at most {max_images} images per dataset")
-    ctx = SummaryContext(sample, max_images, {}, flags)
+    if subset:
+        flags.append(f"subset: {SUBSET_SOURCE[subset]} for ImageNet val and ImageNet-C "
+                     "(and so AutoAttack); compare with RobustBench's leaderboard only under this subset")
+    ctx = SummaryContext(sample, max_images, {}, flags, subset)
     for unit in benchmarks.ordered():
         entry = unit.summarize([c for c in cells if c["benchmark"] == unit.name], ctx)
         if entry is not None:

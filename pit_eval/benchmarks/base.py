@@ -247,6 +247,7 @@ class SummaryContext:
     max_images: Optional[int]
     benchmarks: Dict[str, dict]
     flags: List[str]
+    subset: Optional[str] = None    # a named image list (robustbench-5k)
 
 
 # ------------------------------------------------------------------------------------ benchmarks

@@ -204,7 +204,7 @@ class ImageNetC(Benchmark):
         ic["sources"] = sorted({with_protocol(c["data"]).get("source", "") for c in cells})
         ic["corruption_protocol"], ic["comparison_withheld"] = corruption_protocol(ic["sources"])
         ic["protocol"] = ("subset / sample — CE normalised by the published full-set AlexNet errors, "
-                          "so not the paper's mCE" if (ctx.sample or ctx.max_images) else
+                          "so not the paper's mCE" if (ctx.sample or ctx.max_images or ctx.subset) else
                           "full set as given (Hendrycks): CE normalised by published AlexNet errors")
         torch_cells = sorted(f"{c['variant']}/{c['param']}" for c in cells
                              if source_backend(with_protocol(c["data"]).get("source", "")) == "torch")
