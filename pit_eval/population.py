@@ -122,6 +122,11 @@ class Fit:
     def expected(self, x: float) -> float:
         return float(inv_logit(self.slope * logit(x) + self.intercept))
 
+    @property
+    def band(self) -> Dict[str, List[float]]:
+        """Its seeded 1,000-sample bootstrap band (:func:`band`)."""
+        return band(self.shift, self.cloud)
+
     def describe(self) -> dict:
         return {"slope": self.slope, "intercept": self.intercept, "r": self.r, "n_models": len(self.members),
                 "cloud": self.cloud, "axis": self.axis, "x_range": list(self.x_range)}
@@ -151,7 +156,7 @@ def fit(shift: str, cloud: str = "timm") -> Fit:
 @functools.lru_cache(None)
 def band(shift: str, cloud: str = "timm", seed: int = 0, samples: int = BOOTSTRAP) -> Dict[str, List[float]]:
     """The fit's 95 % bootstrap band (``samples`` seeded resamples of the members, refitted): ``x``,
-    ``lo``, ``hi`` as fractions over the members' span."""
+    ``lo``, ``hi`` as fractions over the members' span, and the same on logit axes (``*_logit``)."""
     from scipy.stats import linregress
     m, axis = members(shift, cloud)
     x, y = logit(m[axis].to_numpy()), logit(m[shift].to_numpy())
@@ -163,7 +168,8 @@ def band(shift: str, cloud: str = "timm", seed: int = 0, samples: int = BOOTSTRA
         b = linregress(x[i], y[i])
         lines.append(b.slope * grid + b.intercept)
     lo, hi = np.percentile(np.asarray(lines), [2.5, 97.5], axis=0)
-    return {"x": inv_logit(grid).tolist(), "lo": inv_logit(lo).tolist(), "hi": inv_logit(hi).tolist()}
+    return {"x": inv_logit(grid).tolist(), "lo": inv_logit(lo).tolist(), "hi": inv_logit(hi).tolist(),
+            "x_logit": grid.tolist(), "lo_logit": lo.tolist(), "hi_logit": hi.tolist()}
 
 
 def effective_robustness(x: float, y: float, f: Fit, y_ci: Optional[List[float]] = None) -> dict:

@@ -22,6 +22,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
+from .results import readable_by_umask
+
 DIR = "predictions"
 
 
@@ -66,9 +68,7 @@ def write(run_dir: os.PathLike, key: str, rows: Dict[str, np.ndarray], path_of: 
                        use_byte_stream_split=["top5_prob", "p_label", "sum_p2"])
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        readable_by_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

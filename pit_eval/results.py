@@ -49,6 +49,13 @@ class ResultsError(RuntimeError):
     """A results directory cannot be used; the message says which and what to do."""
 
 
+def readable_by_umask(path) -> None:
+    """Give a temporary file (``mkstemp``: mode 0600) the mode a plain ``open`` would: 0666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file + rename (never leaves a torn file)."""
     path = Path(path)
@@ -58,6 +65,7 @@ def atomic_write(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        readable_by_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

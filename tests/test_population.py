@@ -129,6 +129,8 @@ def test_band_is_seeded_and_holds_the_fit():
     f = population.fit("imagenet-v2")
     mid = len(b["x"]) // 2
     assert b["lo"][mid] <= f.expected(b["x"][mid]) <= b["hi"][mid]
+    assert f.band["lo_logit"][mid] == pytest.approx(np.log(f.band["lo"][mid] / (1 - f.band["lo"][mid])))
+    assert len(population.band("imagenet-v2")["x"]) == 100   # the default: 1,000 resamples
 
 
 def test_bad_names_and_missing_clean_are_said():

@@ -179,3 +179,13 @@ def test_save_logits_on_predictions_without_logits_names_the_flag(tmp_path, eval
     evaluated.clear()
     _run(out, benchmarks=("clean",), save_logits=True)
     assert evaluated == [], "cells with logits are resumed"
+
+
+def test_written_files_are_readable_as_the_umask_allows(tmp_path):
+    import os
+    out = tmp_path / "r"
+    _run(out, benchmarks=("clean",))
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("meta.json", "summary.json", "summary.csv", "predictions/clean.parquet"):
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
