@@ -16,13 +16,12 @@ unreadable file is named, never used)."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from .results import readable_by_umask
+from .results import atomic_file
 
 DIR = "predictions"
 
@@ -61,19 +60,9 @@ def write(run_dir: os.PathLike, key: str, rows: Dict[str, np.ndarray], path_of: 
     path = Path(run_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     table = _table(rows, path_of)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", use_dictionary=["path"],
                        use_byte_stream_split=["top5_prob", "p_label", "sum_p2"])
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        readable_by_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return {"file": rel, "rows": table.num_rows, "logits": "logits" in table.column_names,
             "bytes": path.stat().st_size}
 

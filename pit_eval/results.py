@@ -19,6 +19,7 @@ existed resume as "provenance unknown".
 from __future__ import annotations
 
 import atexit
+import contextlib
 import csv
 import hashlib
 import io
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -49,28 +50,32 @@ class ResultsError(RuntimeError):
     """A results directory cannot be used; the message says which and what to do."""
 
 
-def readable_by_umask(path) -> None:
-    """Give a temporary file (``mkstemp``: mode 0600) the mode a plain ``open`` would: 0666 less the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file + rename (never leaves a torn file)."""
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[str]:
+    """A temporary file beside ``path`` for the caller to write; on success it is fsynced, given the
+    mode a plain ``open`` would (``mkstemp`` makes 0600) and renamed over ``path``; on failure removed.
+    Never leaves a torn file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        readable_by_umask(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_file`)."""
+    with atomic_file(path) as tmp:
+        Path(tmp).write_text(text)
 
 
 def stable_hash(obj) -> str:
