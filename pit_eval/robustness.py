@@ -18,7 +18,7 @@ from torch import nn
 
 from . import benchmarks, population, prediction_files, progress, references
 from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_metrics
-from .loop_metrics import LoopMetric, default_metrics, finalize, metric_names, rows_of
+from .loop_metrics import LoopMetric, default_metrics, finalize, rows_of
 from .corruptions.names import source_protocol, with_protocol
 from .datasets import DATASETS, IMAGE_SUBSETS, SUBSET_SOURCE, fingerprint, flag, locate, open_folder
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
@@ -275,8 +275,8 @@ class RobustnessRun:
             return cell.metrics
         return default_metrics(cell.pred_map, logits=self.cfg.save_logits)
 
-    def _expected(self, cell: Cell) -> List[str]:
-        return [] if cell.run is not None and cell.metrics is None else metric_names(self.cell_metrics(cell))
+    def _expected(self, cell: Cell) -> List[LoopMetric]:
+        return [] if cell.run is not None and cell.metrics is None else self.cell_metrics(cell)
 
     def _bad_predictions(self, rd: RunDir, done: List[Cell]) -> set:
         """Finished cells whose record names a predictions file that is not whole (to recompute)."""
@@ -296,7 +296,8 @@ class RobustnessRun:
             rec = rd.cells.get(c.key)
             if rec is None:
                 continue
-            missing = [m for m in self._expected(c) if m not in record_metrics(rec)]
+            have = record_metrics(rec)
+            missing = [m.name for m in self._expected(c) if m.name not in have or not m.holds(rec)]
             if missing:
                 out[c.key] = missing
         return out

@@ -4,36 +4,70 @@ masked, the softmax is over the 200), -Sketch and -V2. One benchmark class, regi
 dataset. Protocols and layouts: docs/benchmarks/imagenet.md."""
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+from .. import real_labels
 from ..datasets import DATASETS, subset_indices
-from ..loop_metrics import SubsetTop1, default_metrics
-from .base import Benchmark, Cell, Metric, SummaryContext, accuracy, register
+from ..loop_metrics import RealTop1, SubsetTop1, default_metrics
+from .base import Benchmark, Cell, Metric, NoOptions, SummaryContext, accuracy, option, register
+
+logger = logging.getLogger(__name__)
+
+
+def _real_labels(value) -> str:
+    return str(value)
+
+
+@dataclass(frozen=True)
+class CleanOptions:
+    real_labels: str = option("auto", "ImageNet-ReaL label sets for the clean cell: auto (real.json beside the val "
+                              "folder, else the copy timm installs; only for a val tree with its ILSVRC2012_val_* "
+                              "names), timm, none, or a path to real.json", parse=_real_labels, metavar="auto|timm|none|FILE")
 
 
 class FolderAccuracy(Benchmark):
     doc = "docs/benchmarks/imagenet.md"
 
     def __init__(self, name: str, title: str, dataset: str, order: int, metrics: Tuple[Metric, ...],
-                 subsets: Tuple[str, ...] = ()) -> None:
+                 subsets: Tuple[str, ...] = (), options: type = NoOptions) -> None:
         self.name, self.title, self.dataset, self.order, self.metrics = name, title, dataset, order, metrics
         self.subsets = subsets   # benchmarks whose classes are a subset: top-1 on those classes too
+        self.options = options   # the clean benchmark: CleanOptions (ReaL)
 
     def plan(self, run, opts) -> List[Cell]:
         ds, subset, fp = run.dataset(self.dataset)
-        metrics = None
+        extra = []
         if self.subsets:
-            metrics = default_metrics(logits=run.cfg.save_logits) + [SubsetTop1(
-                {b: subset_indices(DATASETS[b].labels) for b in self.subsets})]
+            extra.append(SubsetTop1({b: subset_indices(DATASETS[b].labels) for b in self.subsets}))
+        if isinstance(opts, CleanOptions):
+            extra += _real_metric(opts.real_labels, ds, run.locations[self.dataset].path)
+        metrics = default_metrics(logits=run.cfg.save_logits) + extra if extra else None
         return [Cell(self.name, self.name, "", None, fp, loop=lambda: (ds, subset, None), metrics=metrics)]
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
         if not cells:
             return None
         entry = accuracy(cells[0])
-        if cells[0].get("subset_acc1"):
-            entry["subset_acc1"] = cells[0]["subset_acc1"]
+        for key in ("subset_acc1", "real"):
+            if cells[0].get(key):
+                entry[key] = cells[0][key]
         return entry
+
+
+def _real_metric(value: str, ds, val_root: Optional[str]) -> list:
+    """The ReaL metric of the clean cell, or none (``auto`` on a tree without the val names)."""
+    path, source = real_labels.locate(value, val_root)
+    if path is None:
+        return []
+    sets, sha = real_labels.load(path)
+    per = real_labels.per_sample([p for p, _ in ds.samples], sets, strict=value != "auto")
+    if per is None:
+        logger.info("ImageNet-ReaL: off (the val files do not have their ILSVRC2012_val_* names)")
+        return []
+    logger.info("ImageNet-ReaL labels: %s (sha256 %s)", source, sha[:16])
+    return [RealTop1(per, sha, source)]
 
 
     def plots(self, runs):
@@ -72,7 +106,9 @@ def _top1(label: str, column: str, *refs: str, ece_in_table: bool = False) -> Tu
 
 register(FolderAccuracy("clean", "ImageNet (clean)", "imagenet", 0,
                         _top1("clean top-1", "clean", "clean_acc1", "clean_acc1_timm", "paper_standard_acc1",
-                              ece_in_table=True), subsets=("imagenet-a", "imagenet-r")))
+                              ece_in_table=True) + (Metric("real_acc1", "clean ImageNet-ReaL top-1", path=("real", "acc1"),
+                                                           column="ReaL", ci=("real", "acc1_ci")),),
+                        subsets=("imagenet-a", "imagenet-r"), options=CleanOptions))
 register(FolderAccuracy("imagenet-a", "ImageNet-A", "imagenet-a", 20,
                         _top1("ImageNet-A top-1", "ImageNet-A", "imagenet-a_acc1", "paper_imagenet-a_acc1")))
 register(FolderAccuracy("imagenet-r", "ImageNet-R", "imagenet-r", 21, _top1("ImageNet-R top-1", "ImageNet-R", "imagenet-r_acc1")))

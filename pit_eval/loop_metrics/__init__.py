@@ -21,7 +21,7 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _module != "base" and not _module.startswith("_"):
         importlib.import_module(f"{__name__}.{_module}")
 
-from .accuracy import MappedTop1, SubsetTop1, TopK  # noqa: E402
+from .accuracy import MappedTop1, RealTop1, SubsetTop1, TopK  # noqa: E402
 from .calibration import Calibration  # noqa: E402
 from .fingerprint import Fingerprint  # noqa: E402
 from .predictions import Predictions  # noqa: E402
@@ -36,5 +36,5 @@ def default_metrics(class_map: Optional[Sequence[int]] = None, logits: bool = Fa
 
 
 __all__ = ["LOOP_METRICS", "Batch", "Calibration", "Fingerprint", "LoopMetric", "MappedTop1", "Predictions",
-           "RowMetric", "SubsetTop1", "SumMetric", "TopK", "default_metrics", "finalize", "merge_values", "metric_names",
+           "RealTop1", "RowMetric", "SubsetTop1", "SumMetric", "TopK", "default_metrics", "finalize", "merge_values", "metric_names",
            "register", "rows_of", "without_rows"]

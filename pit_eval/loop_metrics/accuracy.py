@@ -92,3 +92,39 @@ class SubsetTop1(SumMetric):
         for name, (correct, m) in zip(self.subsets, value["hits"]):
             out[name] = {"correct": correct, "n": m, "acc1": correct / m if m else None, "acc1_ci": clopper_pearson(correct, m)}
         return {"subset_acc1": out}
+
+
+@register
+class RealTop1(SumMetric):
+    """ImageNet-ReaL top-1 / top-5 (:mod:`pit_eval.real_labels`): over the images whose label set is not
+    empty, right when any of the top-k classes is in the set. ``label_sets``: per sample index.
+    Record: ``real: {correct1, correct5, n, acc1, acc5, acc1_ci, labels_sha256, labels}``."""
+    name = "real-top1"
+    states = {"hits": ((3,), torch.int64)}
+
+    def __init__(self, label_sets: Sequence[Sequence[int]], sha256: str, source: str) -> None:
+        width = max(1, max((len(s) for s in label_sets), default=1))
+        self.table = torch.full((len(label_sets), width), -1, dtype=torch.long)
+        for i, s in enumerate(label_sets):
+            self.table[i, :len(s)] = torch.tensor(list(s), dtype=torch.long)
+        self.sha256, self.source = sha256, source
+        self._dev = None
+
+    def holds(self, record: dict) -> bool:
+        """A finished cell counts as having this metric only for the same label file."""
+        return (record.get("real") or {}).get("labels_sha256") == self.sha256
+
+    def update(self, state, batch: Batch) -> None:
+        if self._dev is None or self._dev.device != batch.logits.device:
+            self._dev = self.table.to(batch.logits.device)
+        sets = self._dev[batch.indices]                                   # (B, width), -1 padded
+        hit = (batch.top5[:, :, None] == sets[:, None, :]).any(2)        # (B, 5): class k in the set
+        has = (sets >= 0).any(1)
+        rows = torch.stack([hit[:, 0] & has, hit.any(1) & has, has], 1).long()
+        state["hits"].index_add_(0, batch.cells, rows)
+
+    def finalize(self, value, n: int) -> Dict[str, Any]:
+        c1, c5, m = value["hits"]
+        return {"real": {"correct1": c1, "correct5": c5, "n": m, "acc1": c1 / m if m else None,
+                         "acc5": c5 / m if m else None, "acc1_ci": clopper_pearson(c1, m),
+                         "labels_sha256": self.sha256, "labels": self.source}}

@@ -91,6 +91,11 @@ class LoopMetric:
         """The named numbers this metric puts in a cell record (``n``: images evaluated)."""
         raise NotImplementedError
 
+    def holds(self, record: dict) -> bool:
+        """Does a finished record that lists this metric hold what it would compute now? (A metric
+        with an input of its own, e.g. a label file, compares it.)"""
+        return True
+
 
 class SumMetric(LoopMetric):
     """A metric whose state is named tensors of shape (cells, *shape), added up with ``index_add_``.
