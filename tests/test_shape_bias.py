@@ -139,7 +139,6 @@ def test_equals_a_plain_reimplementation_with_real_weights(tmp_path, lite0_weigh
     ("tiger/tiger1-cat1.png", "cue-conflict folder {root}/tiger: 'tiger' is not one of the 16 categories"),
 ])
 def test_bad_stimuli_stop_before_compute_naming_the_file(tmp_path, monkeypatch, bad, message):
-    from pit_eval.benchmarks import shape_bias
     root = _coded_tree(tmp_path / "cue-conflict")
     _png(root / bad, (0, 0, 0))
     from pit_eval.engine import Engine

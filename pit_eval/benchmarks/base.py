@@ -200,11 +200,6 @@ def upgrade(record: dict) -> dict:
     return out
 
 
-def ci(record: dict, count: str, n: Optional[int] = None) -> Optional[List[float]]:
-    """The Clopper-Pearson interval of ``record[count] / n`` (default ``record["n"]``)."""
-    return clopper_pearson(record[count], record["n"] if n is None else n)
-
-
 CALIBRATION = ("ece", "nll", "brier")
 
 

@@ -55,6 +55,9 @@ class FolderAccuracy(Benchmark):
                 entry[key] = cells[0][key]
         return entry
 
+    def plots(self, runs):
+        return {f"{self.name}_reliability": reliability_plot(runs, f"{self.title}: reliability (15 bins)")}
+
 
 def _real_metric(value: str, ds, val_root: Optional[str]) -> list:
     """The ReaL metric of the clean cell, or none (``auto`` on a tree without the val names)."""
@@ -68,10 +71,6 @@ def _real_metric(value: str, ds, val_root: Optional[str]) -> list:
         return []
     logger.info("ImageNet-ReaL labels: %s (sha256 %s)", source, sha[:16])
     return [RealTop1(per, sha, source)]
-
-
-    def plots(self, runs):
-        return {f"{self.name}_reliability": reliability_plot(runs, f"{self.title}: reliability (15 bins)")}
 
 
 def reliability_plot(runs, title: str):
