@@ -138,16 +138,6 @@ class Engine:
         x = images.to(self.device, non_blocking=True).float().div_(255)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
 
-    def all_reduce(self, counts: Dict[str, int]) -> Dict[str, int]:
-        """Integer counts summed over the ranks."""
-        if self.world == 1:
-            return counts
-        keys = sorted(counts)
-        t = torch.tensor([counts[k] for k in keys], dtype=torch.int64,
-                         device=self.device if self.device.type == "cuda" else "cpu")
-        dist.all_reduce(t)
-        return {k: int(v) for k, v in zip(keys, t.tolist())}
-
     def gather(self, records: List) -> List:
         """Every rank's ``records`` concatenated in rank order, on every rank."""
         if self.world == 1:

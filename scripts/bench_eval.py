@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -28,8 +29,9 @@ from pit_eval.loop_metrics import TopK, default_metrics, rows_of
 from pit_eval.models import Normalized, create_model
 
 
-def metric_costs(eng, model, ds, repeats: int, out: str) -> None:
-    """Step 2: both metric sets on the same pass, interleaved; medians."""
+def metric_costs(eng, model, ds, repeats: int, out: str) -> Tuple[List[dict], dict]:
+    """Step 2: both metric sets on the same pass, interleaved; one row each (medians) and what the
+    predictions file took. scripts/gpu_check.py reports the same rows."""
     def top1_alone():
         eng.evaluate(model, ds, "top-k", [TopK()])
 
@@ -46,14 +48,10 @@ def metric_costs(eng, model, ds, repeats: int, out: str) -> None:
             info = f() or info
             times[k].append(time.perf_counter() - t0)
     base = statistics.median(times["top-1/top-5 alone"])
-    print(f"metrics of the same pass, {repeats} interleaved repeats (medians):")
-    print("| metrics | img/s | seconds | vs top-1 alone |")
-    print("|---|---|---|---|")
-    for k, v in times.items():
-        m = statistics.median(v)
-        print(f"| {k} | {len(ds) / m:.1f} | {m:.2f} | {100 * (m / base - 1):+.1f} % |")
-    print(f"predictions file: {info['bytes']} bytes for {info['rows']} images = "
-          f"{info['bytes'] / info['rows']:.1f} bytes per image (without logits)")
+    rows = [{"metrics": k, "img/s": round(len(ds) / statistics.median(v), 1),
+             "seconds": round(statistics.median(v), 2),
+             "vs top-1 alone": f"{100 * (statistics.median(v) / base - 1):+.1f} %"} for k, v in times.items()]
+    return rows, info
 
 
 def main() -> None:
@@ -97,7 +95,14 @@ def main() -> None:
         bare = n_batches * a.batch_size / (time.perf_counter() - t0)
         print(f"device {eng.device}  workers {eng.workers}  batch {a.batch_size}  model {a.model}  images {a.images}")
         print(f"end-to-end {e2e:.1f} img/s   bare forward {bare:.1f} img/s   ratio {e2e / bare:.2f}")
-        metric_costs(eng, model, ds, a.repeats, tmp)
+        rows, info = metric_costs(eng, model, ds, a.repeats, tmp)
+    print(f"metrics of the same pass, {a.repeats} interleaved repeats (medians):")
+    print("| metrics | img/s | seconds | vs top-1 alone |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['metrics']} | {r['img/s']} | {r['seconds']} | {r['vs top-1 alone']} |")
+    print(f"predictions file: {info['bytes']} bytes for {info['rows']} images = "
+          f"{info['bytes'] / info['rows']:.1f} bytes per image (without logits)")
 
 
 if __name__ == "__main__":

@@ -205,22 +205,17 @@ def clean(ctx: Context) -> dict:
         "model": sc.models[0], "precision": ctx.amp or "fp32", "images": counts["n"], "workers": eng.workers,
         "end-to-end img/s": t["images_per_s"], "bare forward img/s": round(bare, 1),
         "ratio": round(t["images_per_s"] / bare, 2), "stall share": t["stall_share"],
-        "device busy": t["device_busy"]}], "loop metrics on the same pass": metric_costs(eng, model, ds)}}
+        "device busy": t["device_busy"]}], "loop metrics on the same pass": metric_costs(ctx, eng, model, ds)}}
 
 
-def metric_costs(eng, model, ds, repeats: int = 3) -> list:
-    """Top-1/top-5 alone vs every default metric of a classification cell, interleaved; medians."""
-    import statistics
-    from pit_eval.loop_metrics import TopK, default_metrics
-    times = {"top-1/top-5 alone": [], "+ fingerprint, calibration, predictions": []}
-    for _ in range(repeats):
-        for name, metrics in zip(times, ([TopK()], default_metrics())):
-            t0 = time.perf_counter()
-            eng.evaluate(model, ds, name, metrics)
-            times[name].append(time.perf_counter() - t0)
-    base = statistics.median(times["top-1/top-5 alone"])
-    return [{"metrics": k, "img/s": round(len(ds) / statistics.median(v), 1),
-             "vs top-1 alone": f"{100 * (statistics.median(v) / base - 1):+.1f} %"} for k, v in times.items()]
+def metric_costs(ctx: Context, eng, model, ds) -> list:
+    """scripts/bench_eval.py's comparison of the loop's metrics, on this device."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench_eval
+    out = ctx.tmp / "metric-costs"
+    out.mkdir(parents=True, exist_ok=True)
+    rows, info = bench_eval.metric_costs(eng, model, ds, 3, str(out))
+    return [{**r, "predictions bytes/image": round(info["bytes"] / info["rows"], 1)} for r in rows]
 
 
 def imagenet_c(ctx: Context) -> dict:

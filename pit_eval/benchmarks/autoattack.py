@@ -12,11 +12,11 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
-from .. import progress
+from .. import prediction_files, progress
 from ..datasets import fingerprint, thin
 from ..extras import require_torchattacks
 from ..images import ImageList
-from ..loop_metrics import default_metrics
+from ..loop_metrics import default_metrics, finalize, rows_of
 from ..metrics import clopper_pearson
 from ..results import stable_hash
 from .base import Benchmark, Cell, Metric, SummaryContext, option, positive, register
@@ -131,8 +131,6 @@ def run_autoattack(dataset, model: nn.Module, engine, journal, cfg: AutoAttackCo
 def _clean_pass(dataset, model, engine, journal, done: Dict[str, dict], rd, key: str, metrics) -> dict:
     """The clean pass's numbers, predictions file and per-image correctness: from the journal when
     it holds them and the file is whole, else computed (file written, then journalled)."""
-    from .. import prediction_files
-    from ..loop_metrics import finalize, rows_of
     rec = done.get(CLEAN_PASS)
     if rec is not None and prediction_files.check(rd.path, rec["predictions"]) is None:
         rows = prediction_files.read_rows(rd.path / rec["predictions"]["file"])

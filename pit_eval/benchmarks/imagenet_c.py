@@ -130,13 +130,14 @@ class ImageNetC(Benchmark):
         data = ImageNetCPass([c.pass_input for c in cells])
         metrics, path_of = run.cell_metrics(cells[0]), sample_paths(data)
         sums = [m for m in metrics if not isinstance(m, RowMetric)]
+        row_metric = next(m for m in metrics if isinstance(m, RowMetric))
         keys, n = [c.key for c in cells], len(data)
         ident = [[c.key, c.fingerprint] for c in cells] + [n, block, run.settings(self)]
         legacy = None if run.cfg.recompute_incomplete else _legacy_pass(rd, ident, n, block)
         if legacy is not None:
             return legacy(cells, time.time() - t0)
         journal = rd.journal(f"imagenet-c-pass-{stable_hash(ident + [metric_names(metrics)])}.jsonl")
-        blocks = [f"images-{a}-{min(a + block, n)}" for a in range(0, n, block)]
+        blocks = block_keys(n, block)
         part = f"{prediction_files.DIR}/.blocks/{journal.path.stem}"
 
         def block_file(key: str, b: str) -> str:
@@ -182,8 +183,7 @@ class ImageNetC(Benchmark):
             value = merge_values(sums, [done[b]["cells"][c.key] for b in blocks])
             record = cell_record(c, {**finalize(sums, value), "metrics": metric_names(metrics)}, seconds, timing)
             rows = [prediction_files.read_rows(rd.path / block_file(c.key, b)) for b in blocks] if rd.writer else []
-            record["predictions"] = rd.write_predictions(c.key, rows_of(metrics, {
-                m.name: m.merge(rows) for m in metrics if isinstance(m, RowMetric)}) or {}, path_of)
+            record["predictions"] = rd.write_predictions(c.key, row_metric.merge(rows), path_of)
             out.append(record)
         if rd.writer:
             shutil.rmtree(rd.path / part, ignore_errors=True)
@@ -289,13 +289,18 @@ def corruption_calibration(cells: List[dict]) -> dict:
                                  for c in sorted(have, key=lambda c: c["key"])}}
 
 
+def block_keys(n: int, block: int) -> List[str]:
+    """The journal keys of a pass over ``n`` images in blocks of ``block``."""
+    return [f"images-{a}-{min(a + block, n)}" for a in range(0, n, block)]
+
+
 def _legacy_pass(rd, ident: list, n: int, block: int):
     """A finished pass journal of the layout before loop metrics (counts only), if this directory
     holds one with every block: its cells are rebuilt from it (without calibration or predictions,
     which the summary reports as missing)."""
     journal = rd.journal(f"imagenet-c-pass-{stable_hash(ident)}.jsonl")
     done = {r["key"]: r for r in journal.read()}
-    blocks = [f"images-{a}-{min(a + block, n)}" for a in range(0, n, block)]
+    blocks = block_keys(n, block)
     if not blocks or any(b not in done for b in blocks):
         return None
     logger.info("ImageNet-C: every block is in %s (an earlier layout's journal); cells rebuilt from it", journal.path)
