@@ -32,7 +32,12 @@ DATASETS: Dict[str, DatasetSpec] = {s.name: s for s in (
     DatasetSpec("imagenet-v2", "imagenet-v2", "PIT_EVAL_IMAGENET_V2", "index"),
     DatasetSpec("imagenet-9", "imagenet-9", "PIT_EVAL_IMAGENET_9", "in9"),  # see benchmarks/backgrounds.py
     DatasetSpec("cue-conflict", "cue-conflict", "PIT_EVAL_CUE_CONFLICT", "cue-conflict"),  # benchmarks/shape_bias.py
+    DatasetSpec("imagenet-o", "imagenet-o", "PIT_EVAL_IMAGENET_O", "o"),
+    DatasetSpec("objectnet", "objectnet", "PIT_EVAL_OBJECTNET", "objectnet"),  # benchmarks/objectnet.py
+    DatasetSpec("imagenet-c-bar", "imagenet-c-bar", "PIT_EVAL_IMAGENET_C_BAR", "wnid"),
+    DatasetSpec("imagenet-3dcc", "imagenet-3dcc", "PIT_EVAL_IMAGENET_3DCC", "wnid"),
 )}
+ASSETS = SAMPLE_ROOT.parent
 
 
 # ----------------------------------------------------------------------------- class lists
@@ -49,12 +54,47 @@ def imagenet_wnids() -> List[str]:
 
 
 @functools.lru_cache(None)
+def imagenet_o_wnids() -> List[str]:
+    """ImageNet-O's 200 wnids (natural-adv-examples' ``imagenet_o_wnids``; assets/imagenet-o/SOURCE.md)."""
+    return (ASSETS / "imagenet-o" / "imagenet_o_wnids.txt").read_text().split()
+
+
+@functools.lru_cache(None)
 def subset_indices(subset: str) -> List[int]:
-    """Indices into the 1000 classes for ImageNet-A or -R (timm's files, = Hendrycks' indices_in_1k)."""
+    """Indices into the 1000 classes for ImageNet-A or -R (timm's files, = Hendrycks' indices_in_1k)
+    or ImageNet-O (``o``: its wnids' positions)."""
+    if subset == "o":
+        pos = {w: i for i, w in enumerate(imagenet_wnids())}
+        return [pos[w] for w in imagenet_o_wnids()]
     return [int(i) for i in _timm_info(f"imagenet_{subset}_indices.txt")]
 
 
-# ----------------------------------------------------------------------------- decoding
+@dataclass(frozen=True)
+class ObjectNetClasses:
+    """ObjectNet's classes as the testbed scores them (assets/objectnet/SOURCE.md): ``folders``: all 313
+    image folders; ``mapped``: the 113 folders that overlap ImageNet, sorted (a label is a position
+    here); ``class_sublist``: the 125 ImageNet indices whose logits are scored, in the testbed's order;
+    ``group``: for each of them, the label of its ObjectNet class."""
+    folders: Tuple[str, ...]
+    mapped: Tuple[str, ...]
+    class_sublist: Tuple[int, ...]
+    group: Tuple[int, ...]
+
+
+@functools.lru_cache(None)
+def objectnet_classes() -> ObjectNetClasses:
+    import json
+    meta = ASSETS / "objectnet"
+    folder_of = {name: folder for folder, name in json.loads((meta / "folder_to_objectnet_label.json").read_text()).items()}
+    index_of = {name: int(i) for i, name in json.loads((meta / "imagenet_to_labels.json").read_text()).items()}
+    ids = {folder_of[name]: [index_of[n] for n in names.split("; ")]
+           for name, names in json.loads((meta / "objectnet_to_imagenet_1k.json").read_text()).items()}
+    mapped = tuple(sorted(ids))
+    sublist = tuple(i for f in ids.values() for i in f)   # the testbed's order: the map file's
+    label = {i: mapped.index(f) for f, members in ids.items() for i in members}
+    return ObjectNetClasses(tuple(sorted(folder_of.values())), mapped, sublist, tuple(label[i] for i in sublist))
+
+
 # ----------------------------------------------------------------------------- folders
 def _images_in(folder: Path) -> List[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
@@ -121,10 +161,20 @@ def class_names(spec: DatasetSpec) -> Tuple[List[str], Optional[List[int]]]:
     wnids = imagenet_wnids()
     if spec.labels == "index":
         return [str(i) for i in range(len(wnids))], None
-    if spec.labels in ("a", "r"):
+    if spec.labels in ("a", "r", "o"):
         idx = subset_indices(spec.labels)
         return [wnids[i] for i in idx], idx
     return wnids, None
+
+
+def class_subset(name: str) -> Tuple[List[int], Optional[List[int]]]:
+    """The ImageNet classes a dataset's images are of, and their groups where a label is a group of
+    classes (ObjectNet), for the clean cell's top-1 on the same classes (the x axis of the shift)."""
+    spec = DATASETS[name]
+    if spec.labels == "objectnet":
+        on = objectnet_classes()
+        return list(on.class_sublist), list(on.group)
+    return subset_indices(spec.labels), None
 
 
 def thin(samples: Sequence, max_images: Optional[int]) -> List:
@@ -138,8 +188,9 @@ def thin(samples: Sequence, max_images: Optional[int]) -> List:
 
 #: named lists of ImageNet val images (``<wnid>/<file>``, relative to a val root or an ImageNet-C cell
 #: folder), the datasets they select from, and where each list comes from
-IMAGE_SUBSETS = {"robustbench-5k": SAMPLE_ROOT.parent / "robustbench" / "imagenet_test_image_ids.txt"}
-SUBSET_DATASETS = ("imagenet", "imagenet-c")
+IMAGE_SUBSETS = {"robustbench-5k": ASSETS / "robustbench" / "imagenet_test_image_ids.txt"}
+SUBSET_DATASETS = ("imagenet", "imagenet-c", "imagenet-3dcc")
+IMAGENET_VAL_IMAGES = 50_000
 SUBSET_SOURCE = {"robustbench-5k": "RobustBench's 5,000 ImageNet val images (robustbench/helper_files/"
                                    "imagenet_test_image_ids.txt)"}
 

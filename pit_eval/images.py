@@ -95,11 +95,31 @@ class EvalTransform:
         return T.Compose([self.resize_crop(), T.PILToTensor()])
 
     def prerendered(self) -> Callable:
-        """For ImageNet-C style data that is already 224x224: at most a centre crop, no resize."""
-        return T.Compose([T.CenterCrop(self.input_size), T.PILToTensor()])
+        """For pre-rendered corrupted sets (ImageNet-C, -C-bar, -3DCC: 224x224 files): a file of the
+        model's input size is read as stored; any other through the model's own resize and crop."""
+        return AsStoredOrResized(self.input_size, self.full())
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class AsStoredOrResized:
+    """A square image of ``size`` as stored (uint8 CHW); any other through ``resize`` (picklable, for
+    DataLoader workers)."""
+
+    def __init__(self, size: int, resize: Callable) -> None:
+        self.size, self.resize = size, resize
+
+    def __call__(self, img: Image.Image) -> torch.Tensor:
+        if img.size == (self.size, self.size):
+            return T.functional.pil_to_tensor(img)
+        return self.resize(img)
+
+
+def stored_size(path: str) -> Tuple[int, int]:
+    """An image file's (width, height), from its header."""
+    with Image.open(path) as im:
+        return im.size
 
 
 # ----------------------------------------------------------------------------- datasets

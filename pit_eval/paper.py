@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from . import benchmarks, references
-from .datasets import DATASETS, flag, locate
+from .datasets import DATASETS, IMAGENET_VAL_IMAGES, SUBSET_DATASETS, flag, image_subset, locate
 from .engine import EngineConfig
 from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
@@ -150,8 +150,8 @@ def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
                                "--checkpoint CKPT --out ...)")
         return PlannedCell(t["id"], m, c["id"], "result")
     b = column_metric(c).benchmark
-    data = benchmarks.BENCHMARKS.get(b).dataset
-    if locs[data].path is None:
+    data = next((d for d in benchmarks.BENCHMARKS.get(b).inputs if locs[d].path is None), None)
+    if data is not None:
         spec = DATASETS[data]
         where = f"{cfg.data_root}/{spec.subdir}" if cfg.data_root else f"{flag(data)} DIR or ${spec.env}"
         return PlannedCell(t["id"], m, c["id"], "skip", f"no {data} data: give {where}")
@@ -171,7 +171,13 @@ def _count_images(path: str) -> int:
 def _forwards(b: str, counts: Dict[str, int], cfg: PaperConfig) -> int:
     """Forward-pass equivalents of benchmark ``b`` (its own cost estimate)."""
     unit = benchmarks.BENCHMARKS.get(b)
-    images = lambda name: min(counts.get(name, 0), cfg.max_images or 10**12)  # noqa: E731
+    subset = cfg.robustness.subset
+
+    def images(name: str) -> int:
+        n = counts.get(name, 0)
+        if subset and name in SUBSET_DATASETS:   # the list names val files: its share of a val-sized set
+            n = round(n * len(image_subset(subset)) / IMAGENET_VAL_IMAGES)
+        return min(n, cfg.max_images or 10**12)
     return int(round(unit.cost(images, unit.configure(cfg.robustness.option_values()))))
 
 

@@ -10,6 +10,8 @@ pyarrow when the cell finishes. Columns (docs/results.md):
   p_label    float64   the probability of the label (NaN for mapped labels)
   sum_p2     float32   the softmax's sum of squares (Brier = sum_p2 - 2 p_label + 1)
   logits     float16[C] every logit (only with --save-logits)
+  msp*       float32   a max softmax score (``msp``: over the scored classes; ``msp_imagenet-o``: over
+                       ImageNet-O's 200 classes, in the clean cell), where the cell records one
 
 :func:`read` returns a pandas DataFrame; :func:`check` says whether a file is whole (a truncated or
 unreadable file is named, never used)."""
@@ -46,6 +48,8 @@ def _table(rows: Dict[str, np.ndarray], path_of: Callable[[int], str]):
             "top5": fixed("top5", np.int16), "top5_prob": fixed("top5_prob", np.float32),
             "p_label": pa.array(np.asarray(rows.get("p_label", np.zeros(0)), dtype=np.float64)),
             "sum_p2": pa.array(np.asarray(rows.get("sum_p2", np.zeros(0)), dtype=np.float32))}
+    for name in sorted(k for k in rows if k.startswith("msp")):
+        cols[name] = pa.array(np.asarray(rows[name], dtype=np.float32))
     if "logits" in rows:
         cols["logits"] = fixed("logits", np.float16, rows["logits"].shape[1] if n else 1)
     return pa.table(cols)
@@ -62,7 +66,8 @@ def write(run_dir: os.PathLike, key: str, rows: Dict[str, np.ndarray], path_of: 
     table = _table(rows, path_of)
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", use_dictionary=["path"],
-                       use_byte_stream_split=["top5_prob", "p_label", "sum_p2"])
+                       use_byte_stream_split=["top5_prob", "p_label", "sum_p2",
+                                              *(c for c in table.column_names if c.startswith("msp"))])
     return {"file": rel, "rows": table.num_rows, "logits": "logits" in table.column_names,
             "bytes": path.stat().st_size}
 

@@ -110,7 +110,7 @@ class RobustnessRun:
         self.engine = Engine(cfg.engine)
         self.locations = {n: locate(n, cfg.data_root, dict(cfg.paths)) for n in DATASETS}
         self.units = self._select_benchmarks()
-        self.sample = any(self.locations[b.dataset].is_sample for b in self.units)
+        self.sample = any(self.locations[d].is_sample for b in self.units for d in b.inputs)
         torch.manual_seed(cfg.seed)  # random-init runs are reproducible and equal on every rank
         if module is None:
             # 'auto' falls back to random weights only for a demo on the embedded sample
@@ -133,16 +133,18 @@ class RobustnessRun:
     # ---------------------------------------------------------------- planning
     def _select_benchmarks(self) -> List[Benchmark]:
         wanted = [benchmarks.BENCHMARKS.get(n) for n in (self.cfg.benchmarks or benchmarks.names(default_only=True))]
-        missing = [b for b in wanted if self.locations[b.dataset].path is None]
+        absent = {b.name: [d for d in b.inputs if self.locations[d].path is None] for b in wanted}
+        missing = [b for b in wanted if absent[b.name]]
         if missing and self.cfg.benchmarks:
             b = missing[0]
-            spec = DATASETS[b.dataset]
+            spec = DATASETS[absent[b.name][0]]
             raise DataError(f"benchmark {b.name!r} needs the {spec.name} folder: not found "
                             f"(looked for {flag_hint(spec, self.cfg.data_root)}); give {flag(spec.name)} DIR, "
                             f"set {spec.env}, or drop it from --benchmarks")
         for b in missing:
-            logger.warning("skipping benchmark %s: no %s data found (give %s or --data-root)",
-                           b.name, b.dataset, flag(b.dataset))
+            d = absent[b.name][0]
+            logger.warning("skipping benchmark %s: no %s data found (looked for %s; give %s or --data-root)",
+                           b.name, d, flag_hint(DATASETS[d], self.cfg.data_root), flag(d))
         chosen = [b for b in wanted if b not in missing]
         if not chosen:
             raise DataError("no benchmark has data; give --data-root or the dataset folders")

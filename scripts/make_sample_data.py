@@ -61,7 +61,7 @@ def _cartoon(img: Image.Image) -> Image.Image:
     return Image.composite(flat, Image.new("RGB", rgb.size), edges)
 
 
-def _digital_clock() -> Image.Image:
+def _digital_clock(digits: str = "1208", colour=(255, 40, 30), dim=(40, 12, 10)) -> Image.Image:
     """A drawn seven-segment digital clock reading 12:08 (ImageNet-A's 'digital clock' class)."""
     img = Image.new("RGB", (320, 240), (24, 24, 28))
     d = ImageDraw.Draw(img)
@@ -73,11 +73,11 @@ def _digital_clock() -> Image.Image:
                  "d": (x + 6, 162, x + 44, 170), "f": (x, 76, x + 8, 118), "b": (x + 42, 76, x + 50, 118),
                  "e": (x, 122, x + 8, 164), "c": (x + 42, 122, x + 50, 164)}
         for s, b in boxes.items():
-            d.rectangle(b, fill=(255, 40, 30) if s in on else (40, 12, 10))
-    for x, ch in ((40, "1"), (100, "2"), (180, "0"), (240, "8")):
+            d.rectangle(b, fill=colour if s in on else dim)
+    for x, ch in zip((40, 100, 180, 240), digits):
         digit(x, ch)
-    d.ellipse((160, 95, 170, 105), fill=(255, 40, 30))
-    d.ellipse((160, 135, 170, 145), fill=(255, 40, 30))
+    d.ellipse((160, 95, 170, 105), fill=colour)
+    d.ellipse((160, 135, 170, 145), fill=colour)
     return img
 
 
@@ -223,6 +223,60 @@ def make_cue_conflict(out: Path) -> None:
         Image.fromarray(img).save(out / shape / file)
 
 
+#: ImageNet-O stand-ins: a val image of one of its 200 classes (the in-distribution side) and, filed
+#: under that class, photographs of no ImageNet class (the out-of-distribution side)
+IMAGENET_O_CLASS = "n03196217"     # digital clock
+IMAGENET_O = ("coins", "page")
+
+
+def make_imagenet_o(out: Path) -> None:
+    _save(_digital_clock("1020", (60, 220, 90), (10, 36, 15)), out / "imagenet" / "val" / IMAGENET_O_CLASS / "drawn_digital_clock.JPEG",
+          "rgb_jpeg")
+    for name in IMAGENET_O:
+        _save(_photo(name), out / "imagenet-o" / IMAGENET_O_CLASS / f"{name}.jpg", "rgb_jpeg")
+
+
+#: ObjectNet stand-ins: (val photograph, ObjectNet folder) in its layout, each with a 2-px border
+OBJECTNET = (("coffee", "mug"), ("clock", "alarm_clock"), ("camera", "still_camera"))
+#: corruption-set stand-ins: (set, corruption, severity folder, how the stand-in is drawn)
+CORRUPTION_SETS = (("imagenet-c-bar", "checkerboard_cutout", "3.00", "grey squares cut on a 32-px grid"),
+                   ("imagenet-c-bar", "checkerboard_cutout", "3", "grey squares cut on a 24-px grid"),
+                   ("imagenet-3dcc", "low_light", "1", "darkened to 40 %"))
+
+
+def make_objectnet(out: Path) -> None:
+    for name, folder in OBJECTNET:
+        photo = _photo(name).convert("RGB")
+        photo = photo.resize((256 * photo.width // min(photo.size), 256 * photo.height // min(photo.size)), Image.BICUBIC)
+        img = ImageOps.expand(photo, border=2, fill=(255, 0, 0))
+        (out / "images" / folder).mkdir(parents=True, exist_ok=True)
+        img.save(out / "images" / folder / f"{name}.png")
+
+
+def _stand_in(img: Image.Image, how: str) -> Image.Image:
+    a = np.asarray(img, dtype=np.float32)
+    if how.startswith("grey squares"):
+        cell = int(how.split("-px")[0].split()[-1])
+        yy, xx = np.mgrid[0:a.shape[0], 0:a.shape[1]] // (cell // 2)
+        a = np.where((((yy + xx) % 2) == 0)[..., None] & ((yy % 2) == 0)[..., None], 128.0, a)
+    else:
+        a = a * 0.4
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+
+
+def make_corruption_sets(out: Path) -> None:
+    """The val photographs at 224 x 224 (resize 256, centre crop 224), drawn over by simple stand-ins
+    in each set's layout (not the sets' generators: the folders name the corruption they stand in for)."""
+    for dataset, corruption, severity, how in CORRUPTION_SETS:
+        for name, (wnid, _, _) in VAL.items():
+            img = _photo(name).convert("RGB")
+            img = ImageOps.fit(img.resize((256 * img.width // min(img.size), 256 * img.height // min(img.size)),
+                                          Image.BICUBIC), (224, 224))
+            dest = out / dataset / corruption / severity / wnid / f"{name}.JPEG"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _stand_in(img, how).save(dest, quality=85)
+
+
 def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -238,9 +292,12 @@ def main() -> None:
         wnid = VAL[name][0]
         _save(_cartoon(_photo(name)), OUT / "imagenet-r" / wnid / f"cartoon_{name}.jpg", "rgb_jpeg")
     _save(_digital_clock(), OUT / "imagenet-a" / "n03196217" / "drawn_digital_clock.jpg", "rgb_jpeg")
+    make_imagenet_o(OUT)
     make_tiny_coco(OUT / "coco")
     make_in9(OUT / "imagenet-9")
     make_cue_conflict(OUT / "cue-conflict")
+    make_objectnet(OUT / "objectnet")
+    make_corruption_sets(OUT)
     (OUT / "SOURCES.json").write_text(json.dumps({
         "note": "sample data — not comparable to the paper",
         "photographs": "scikit-image skimage.data (see skimage/data/README.txt for each image's licence)",
@@ -254,6 +311,16 @@ def main() -> None:
                       "wheeled vehicle) with hand-drawn masks; only_bg_t = the photos with the foreground "
                       "tiled over plus crops of brick, grass, gravel, coffee, astronaut; mixed_same / "
                       "mixed_rand / only_fg composited from them; the other 8 class folders are empty",
+        "imagenet-o": f"ImageNet-O's layout: the coins and page photographs (no ImageNet class) filed under "
+                      f"{IMAGENET_O_CLASS} (digital clock); the val tree holds a drawn green digital clock of that "
+                      "class, the in-distribution side",
+        "objectnet": "ObjectNet 1.0's layout (images/<folder>/*.png, 2-px red border): coffee as mug, clock "
+                     "as alarm_clock, camera as still_camera",
+        "imagenet-c-bar": "stand-ins in C-bar's layout, not its generator: the val photographs at 224x224 with "
+                          "grey squares cut out, filed as checkerboard_cutout severity 2 (folder named by its "
+                          "parameter, 3.00) and 3",
+        "imagenet-3dcc": "stand-ins in 3DCC's layout, not its generator: the val photographs at 224x224 darkened "
+                         "to 40 %, filed as low_light severity 1",
         "cue-conflict": "the cue-conflict layout with stand-ins, not Geirhos et al.'s stimuli: the luminance "
                         "of chelsea (cat) or clock modulating a crop of the other photo (two conflicts) or "
                         "of itself (two without)",

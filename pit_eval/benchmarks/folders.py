@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from .. import real_labels
-from ..datasets import DATASETS, subset_indices
+from ..datasets import DATASETS, class_subset, subset_indices
 from ..loop_metrics import RealTop1, SubsetTop1, default_metrics
 from .base import Benchmark, Cell, Metric, NoOptions, SummaryContext, accuracy, option, register
 
@@ -31,19 +31,23 @@ class FolderAccuracy(Benchmark):
     doc = "docs/benchmarks/imagenet.md"
 
     def __init__(self, name: str, title: str, dataset: str, order: int, metrics: Tuple[Metric, ...],
-                 subsets: Tuple[str, ...] = (), options: type = NoOptions) -> None:
+                 subsets: Tuple[str, ...] = (), options: type = NoOptions, scores: Tuple[str, ...] = ()) -> None:
         self.name, self.title, self.dataset, self.order, self.metrics = name, title, dataset, order, metrics
-        self.subsets = subsets   # benchmarks whose classes are a subset: top-1 on those classes too
+        self.subsets = subsets   # datasets whose classes are a subset: top-1 on those classes too
         self.options = options   # the clean benchmark: CleanOptions (ReaL)
+        self.scores = scores     # datasets whose classes' max softmax each image's predictions keep
 
     def plan(self, run, opts) -> List[Cell]:
         ds, subset, fp = run.dataset(self.dataset)
         extra = []
         if self.subsets:
-            extra.append(SubsetTop1({b: subset_indices(DATASETS[b].labels) for b in self.subsets}))
+            subsets = {b: class_subset(b) for b in self.subsets}
+            extra.append(SubsetTop1({b: v[0] for b, v in subsets.items()},
+                                    groups={b: v[1] for b, v in subsets.items() if v[1]}))
         if isinstance(opts, CleanOptions):
             extra += _real_metric(opts.real_labels, ds, run.locations[self.dataset].path)
-        metrics = default_metrics(logits=run.cfg.save_logits) + extra if extra else None
+        scores = {f"msp_{b}": subset_indices(DATASETS[b].labels) for b in self.scores}
+        metrics = default_metrics(logits=run.cfg.save_logits, scores=scores) + extra if extra or scores else None
         return [Cell(self.name, self.name, "", None, fp, loop=lambda: (ds, subset, None), metrics=metrics)]
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
@@ -107,7 +111,8 @@ register(FolderAccuracy("clean", "ImageNet (clean)", "imagenet", 0,
                         _top1("clean top-1", "clean", "clean_acc1", "clean_acc1_timm", "paper_standard_acc1",
                               ece_in_table=True) + (Metric("real_acc1", "clean ImageNet-ReaL top-1", path=("real", "acc1"),
                                                            column="ReaL", ci=("real", "acc1_ci")),),
-                        subsets=("imagenet-a", "imagenet-r"), options=CleanOptions))
+                        subsets=("imagenet-a", "imagenet-r", "objectnet"), options=CleanOptions,
+                        scores=("imagenet-o",)))
 register(FolderAccuracy("imagenet-a", "ImageNet-A", "imagenet-a", 20,
                         _top1("ImageNet-A top-1", "ImageNet-A", "imagenet-a_acc1", "paper_imagenet-a_acc1")))
 register(FolderAccuracy("imagenet-r", "ImageNet-R", "imagenet-r", 21, _top1("ImageNet-R top-1", "ImageNet-R", "imagenet-r_acc1")))

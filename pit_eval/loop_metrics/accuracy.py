@@ -2,7 +2,7 @@
 superclasses), each with its exact 95 % Clopper-Pearson interval."""
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 
@@ -57,33 +57,39 @@ class MappedTop1(SumMetric):
 
 @register
 class SubsetTop1(SumMetric):
-    """Top-1 on subsets of the classes (the 200 of ImageNet-A, of ImageNet-R): over the images whose
-    label is in a subset, with the logits restricted to it, as timm's ``*-clean`` results and the
-    testbed's ``val-on-*-classes`` measure the x axis of those shifts. ``subsets``: name -> class
-    indices. Record: ``subset_acc1: {name: {correct, n, acc1, acc1_ci}}``."""
+    """Top-1 on subsets of the classes (the 200 of ImageNet-A, of ImageNet-R; ObjectNet's 125): over the
+    images whose label is in a subset, with the logits restricted to it, as timm's ``*-clean`` results
+    and the testbed's ``val-on-*-classes`` measure the x axis of those shifts. ``subsets``: name -> class
+    indices; ``groups``: name -> the group of each of its classes, where a prediction is right when it
+    is in the label's group (ObjectNet: its classes, each of one or more ImageNet classes; the
+    testbed's collapsed logits). Record: ``subset_acc1: {name: {correct, n, acc1, acc1_ci}}``."""
     name = "subset-top1"
 
-    def __init__(self, subsets: Dict[str, Sequence[int]], n_classes: int = 1000) -> None:
+    def __init__(self, subsets: Dict[str, Sequence[int]], n_classes: int = 1000,
+                 groups: Optional[Dict[str, Sequence[int]]] = None) -> None:
         self.subsets = {k: list(v) for k, v in subsets.items()}
+        self.groups = {k: list((groups or {}).get(k, range(len(v)))) for k, v in self.subsets.items()}
         self.n_classes = n_classes
         self.states = {"hits": ((len(subsets), 2), torch.int64)}
-        self._dev: Dict[str, torch.Tensor] = {}
+        self._dev: Dict[str, Any] = {}
 
     def _tensors(self, device):
         if self._dev.get("device") != device:
             idx = [torch.tensor(v, device=device) for v in self.subsets.values()]
+            grp = [torch.tensor(v, device=device) for v in self.groups.values()]
             pos = torch.full((len(idx), self.n_classes), -1, dtype=torch.long, device=device)
             for k, ix in enumerate(idx):
                 pos[k, ix] = torch.arange(len(ix), device=device)
-            self._dev = {"device": device, "idx": idx, "pos": pos}
-        return self._dev["idx"], self._dev["pos"]
+            self._dev = {"device": device, "idx": idx, "grp": grp, "pos": pos}
+        return self._dev["idx"], self._dev["grp"], self._dev["pos"]
 
     def update(self, state, batch: Batch) -> None:
-        idx, pos = self._tensors(batch.logits.device)
+        idx, grp, pos = self._tensors(batch.logits.device)
         hits = []
         for k, ix in enumerate(idx):
-            inside = pos[k, batch.labels] >= 0
-            right = inside & (ix[batch.logits[:, ix].argmax(1)] == batch.labels)
+            where = pos[k, batch.labels]
+            inside = where >= 0
+            right = inside & (grp[k][batch.logits[:, ix].argmax(1)] == grp[k][where.clamp(min=0)])
             hits.append(torch.stack([right, inside], 1))
         state["hits"].index_add_(0, batch.cells, torch.stack(hits, 1).long())
 
@@ -92,6 +98,35 @@ class SubsetTop1(SumMetric):
         for name, (correct, m) in zip(self.subsets, value["hits"]):
             out[name] = {"correct": correct, "n": m, "acc1": correct / m if m else None, "acc1_ci": clopper_pearson(correct, m)}
         return {"subset_acc1": out}
+
+
+@register
+class MappedTopK(SumMetric):
+    """Top-1 / top-5 through groups of the scored classes (ObjectNet: each of its classes is one or more
+    ImageNet classes): top-1 is right when the best class is of the label's group (the testbed's
+    ``objectnet_accuracy``), top-5 when the label's group is among the five best groups, each group
+    scored by its best class (the testbed's collapsed logits). ``group``: the group of each scored
+    class. Record: ``correct1``, ``correct5``, ``acc1``, ``acc5`` and their intervals."""
+    name = "mapped-topk"
+    states = {"correct": ((2,), torch.int64)}
+
+    def __init__(self, group: Sequence[int]) -> None:
+        self.group = list(group)
+        self.n_groups = max(self.group) + 1
+        self._grp = None
+
+    def update(self, state, batch: Batch) -> None:
+        if self._grp is None or self._grp.device != batch.logits.device:
+            self._grp = torch.tensor(self.group, device=batch.logits.device)
+        grp = self._grp.expand(len(batch.logits), -1)
+        collapsed = torch.full((len(batch.logits), self.n_groups), float("-inf"), device=batch.logits.device)
+        collapsed = collapsed.scatter_reduce(1, grp, batch.logits, "amax")
+        top5 = collapsed.topk(min(5, self.n_groups), dim=1).indices
+        hit1 = self._grp[batch.top1] == batch.labels
+        hit5 = top5.eq(batch.labels.view(-1, 1)).any(1)
+        state["correct"].index_add_(0, batch.cells, torch.stack([hit1, hit5], 1).long())
+
+    finalize = TopK.finalize
 
 
 @register
