@@ -223,19 +223,6 @@ def make_cue_conflict(out: Path) -> None:
         Image.fromarray(img).save(out / shape / file)
 
 
-#: ImageNet-O stand-ins: a val image of one of its 200 classes (the in-distribution side) and, filed
-#: under that class, photographs of no ImageNet class (the out-of-distribution side)
-IMAGENET_O_CLASS = "n03196217"     # digital clock
-IMAGENET_O = ("coins", "page")
-
-
-def make_imagenet_o(out: Path) -> None:
-    _save(_digital_clock("1020", (60, 220, 90), (10, 36, 15)), out / "imagenet" / "val" / IMAGENET_O_CLASS / "drawn_digital_clock.JPEG",
-          "rgb_jpeg")
-    for name in IMAGENET_O:
-        _save(_photo(name), out / "imagenet-o" / IMAGENET_O_CLASS / f"{name}.jpg", "rgb_jpeg")
-
-
 #: ObjectNet stand-ins: (val photograph, ObjectNet folder) in its layout, each with a 2-px border
 OBJECTNET = (("coffee", "mug"), ("clock", "alarm_clock"), ("camera", "still_camera"))
 #: corruption-set stand-ins: (set, corruption, severity folder, how the stand-in is drawn)
@@ -292,7 +279,6 @@ def main() -> None:
         wnid = VAL[name][0]
         _save(_cartoon(_photo(name)), OUT / "imagenet-r" / wnid / f"cartoon_{name}.jpg", "rgb_jpeg")
     _save(_digital_clock(), OUT / "imagenet-a" / "n03196217" / "drawn_digital_clock.jpg", "rgb_jpeg")
-    make_imagenet_o(OUT)
     make_tiny_coco(OUT / "coco")
     make_in9(OUT / "imagenet-9")
     make_cue_conflict(OUT / "cue-conflict")
@@ -311,9 +297,6 @@ def main() -> None:
                       "wheeled vehicle) with hand-drawn masks; only_bg_t = the photos with the foreground "
                       "tiled over plus crops of brick, grass, gravel, coffee, astronaut; mixed_same / "
                       "mixed_rand / only_fg composited from them; the other 8 class folders are empty",
-        "imagenet-o": f"ImageNet-O's layout: the coins and page photographs (no ImageNet class) filed under "
-                      f"{IMAGENET_O_CLASS} (digital clock); the val tree holds a drawn green digital clock of that "
-                      "class, the in-distribution side",
         "objectnet": "ObjectNet 1.0's layout (images/<folder>/*.png, 2-px red border): coffee as mug, clock "
                      "as alarm_clock, camera as still_camera",
         "imagenet-c-bar": "stand-ins in C-bar's layout, not its generator: the val photographs at 224x224 with "

@@ -234,8 +234,12 @@ def test_demo_default_run_within_5_minutes(tmp_path):
     s = json.loads((tmp_path / "results/robustness/pit_s-sample/summary.json").read_text())
     assert set(s["benchmarks"]) == {"clean", "imagenet-c", "imagenet-a", "imagenet-r",
                                     "imagenet-sketch", "imagenet-v2", "occlusion", "fgsm", "pgd", "in9", "bgc",
-                                    "shape-bias"}
+                                    "shape-bias", "imagenet-c-bar", "imagenet-3dcc", "objectnet"}
     assert len(s["benchmarks"]["imagenet-c"]["grid"]) == 95
+    # the stand-ins of the pre-rendered sets (C-bar's folder named by its parameter) and of ObjectNet
+    assert set(s["benchmarks"]["imagenet-c-bar"]["grid"]) == {"checkerboard_cutout/2", "checkerboard_cutout/3"}
+    assert set(s["benchmarks"]["imagenet-3dcc"]["grid"]) == {"low_light/1"}
+    assert s["benchmarks"]["objectnet"]["n"] == 3 and "imagenet-o" not in s["benchmarks"]
     assert s["benchmarks"]["imagenet-c"]["mce"] is not None
     # the effective-robustness rows, labelled as sample data (random weights: top-1 0 has no logit)
     for shift in ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"):
