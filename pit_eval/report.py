@@ -50,6 +50,8 @@ class Run:
         parts = ["sample data" if ident.get("sample_data") else "real data"]
         if ident.get("max_images"):
             parts.append(f"subset ≤{ident['max_images']} images per dataset")
+        if ident.get("subset"):
+            parts.append(f"image list {ident['subset']}")
         roots = sorted({v.get("path") or "" for v in self.meta.get("datasets", {}).values() if v.get("path")})
         parts.append("datasets " + ", ".join(os.path.basename(os.path.dirname(r)) or r for r in roots[:1]))
         return "robustness: " + "; ".join(parts)
