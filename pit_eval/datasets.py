@@ -228,11 +228,81 @@ def open_folder(loc: DataLocation, root: str, transform, on_bad_image: str,
     return ImageList(thin(samples, max_images), transform, on_bad_image, root=root), classes
 
 
+#: the file lists behind this process's fingerprints, by ``files_sha256`` (to say what changed)
+_LISTS: Dict[str, ImageList] = {}
+FILE_LISTS = "data-files"     # <results dir>/data-files/<files_sha256>.txt.gz: the lists of finished cells
+
+
+def _lines(ds: ImageList) -> List[str]:
+    return [f"{os.path.relpath(path, ds.root)}|{label}" for path, label in ds.samples]
+
+
 def fingerprint(ds: ImageList) -> dict:
+    """What a cell was computed on: its files relative to the dataset root, with their labels (a hash
+    and a count), and where the root was (``root``: provenance only, never compared, so a moved
+    dataset resumes; :func:`comparable`)."""
     h = hashlib.sha256()
-    for path, label in ds.samples:
-        h.update(f"{os.path.relpath(path, ds.root)}|{label}\n".encode())
-    return {"root": os.path.abspath(ds.root), "images": len(ds), "files_sha256": h.hexdigest()[:16]}
+    for line in _lines(ds):
+        h.update(f"{line}\n".encode())
+    sha = h.hexdigest()[:16]
+    _LISTS[sha] = ds
+    return {"root": os.path.abspath(ds.root), "images": len(ds), "files_sha256": sha}
+
+
+def comparable(fp):
+    """A stored or planned data fingerprint without its roots (at any depth): what a resume compares."""
+    if isinstance(fp, dict):
+        return {k: comparable(v) for k, v in fp.items() if k != "root"}
+    return fp
+
+
+def _leaves(fp, where: str = "") -> Dict[str, dict]:
+    if not isinstance(fp, dict):
+        return {}
+    if "files_sha256" in fp:
+        return {where: fp}
+    return {k2: v2 for k, v in fp.items() for k2, v2 in _leaves(v, f"{where}.{k}" if where else k).items()}
+
+
+def save_file_lists(run_dir: os.PathLike, fingerprints) -> None:
+    """Keep the file list of each fingerprint (once per list), so a later run can say which files changed."""
+    import gzip
+    out = Path(run_dir) / FILE_LISTS
+    for fp in fingerprints:
+        for leaf in _leaves(fp).values():
+            ds, path = _LISTS.get(leaf["files_sha256"]), out / f"{leaf['files_sha256']}.txt.gz"
+            if ds is None or path.exists():
+                continue
+            out.mkdir(exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            with gzip.open(tmp, "wt") as f:
+                f.write("\n".join(_lines(ds)) + "\n")
+            os.replace(tmp, path)
+
+
+def data_change(run_dir: os.PathLike, old, new) -> str:
+    """In words, how a cell's data differs from what it was computed on: per dataset, how many files
+    (with their labels) are only in the old list and only in the new, where the old list was kept."""
+    import gzip
+    parts = []
+    old_leaves, new_leaves = _leaves(old), _leaves(new)
+    for where, n in new_leaves.items():
+        o = old_leaves.get(where)
+        if o is None or o.get("files_sha256") == n["files_sha256"]:
+            continue
+        name = f"{where} " if where else ""
+        path = Path(run_dir) / FILE_LISTS / f"{o['files_sha256']}.txt.gz"
+        ds = _LISTS.get(n["files_sha256"])
+        if path.exists() and ds is not None:
+            with gzip.open(path, "rt") as f:
+                before = set(f.read().split("\n")) - {""}
+            now = set(_lines(ds))
+            parts.append(f"{name}{len(before - now)} of its {len(before)} files (with their labels) are gone or "
+                         f"changed and {len(now - before)} are new, under {n.get('root')}")
+        else:
+            parts.append(f"{name}{o.get('images')} files then, {n.get('images')} now, other files or labels "
+                         f"(under {n.get('root')})")
+    return "; ".join(parts) or f"other data: {comparable(old)} then, {comparable(new)} now"
 
 
 def prerendered_c_root(loc: DataLocation, corruption: str, severity: int) -> Optional[str]:

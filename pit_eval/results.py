@@ -108,26 +108,75 @@ def package_versions() -> Dict[str, Optional[str]]:
 
 
 class RunLock:
-    """``<dir>/.lock``: a results directory belongs to one run at a time. The file names the host and
-    pid of its owner; a second run stops at once with that message. A lock whose owner process no
-    longer exists on this host (a killed run) is stale and taken over."""
+    """``<dir>/.lock``: a results directory belongs to one run at a time. The run holds an OS lock
+    (``fcntl.flock``) on the file for as long as it lives, so the operating system, not a check of ours,
+    decides who has it: two runs that try at the same moment cannot both win, and a killed run's lock
+    is free at once (its file, naming the dead owner, is taken over). The file names the owner's host
+    and pid for the message a second run stops with. Where the file system has no ``flock`` (some
+    network mounts), the lock falls back to create-exclusive plus a check that the owner's pid is alive
+    on this host. On NFS, ``flock`` is served by the NFS lock manager (Linux: NFSv4, or v3 with lockd);
+    docs/results.md."""
 
     def __init__(self, directory: Path) -> None:
         self.path = Path(directory) / ".lock"
         self.held = False
+        self._fd: Optional[int] = None
 
     def acquire(self) -> None:
+        import fcntl
         me = {"host": platform.node(), "pid": os.getpid(), "started": now()}
+        for _ in range(5):
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ResultsError(self._in_use(self._holder())) from None
+            except OSError as e:          # no flock here: the fallback
+                os.close(fd)
+                logger.warning("%s: the file system refuses flock (%s); falling back to create-exclusive", self.path, e)
+                return self._acquire_exclusive(me)
+            if not self._same_file(fd):   # released (unlinked) between our open and our lock: try again
+                os.close(fd)
+                continue
+            owner = self._owner()
+            if owner:
+                logger.warning("taking over the stale lock %s left by %s", self.path, owner)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+            self._fd, self.held = fd, True
+            return
+        raise ResultsError(f"could not take the lock {str(self.path)!r}; another run is starting there")
+
+    def _holder(self) -> dict:
+        """The owner the file names; a run that has just won the lock writes its name a moment later."""
+        owner: dict = {}
+        for _ in range(40):
+            owner = self._owner() or {}
+            if owner and not self._stale(owner):
+                break
+            time.sleep(0.05)
+        return owner
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
+
+    def _in_use(self, owner: dict) -> str:
+        return (f"results directory {str(self.path.parent)!r} is in use by another run (host "
+                f"{owner.get('host')}, pid {owner.get('pid')}, since {owner.get('started')}); wait "
+                f"for it, or choose another --out. If that run is dead, delete {str(self.path)!r}")
+
+    def _acquire_exclusive(self, me: dict) -> None:
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
-                if owner is not None and not self._stale(owner):
-                    raise ResultsError(
-                        f"results directory {str(self.path.parent)!r} is in use by another run (host "
-                        f"{owner.get('host')}, pid {owner.get('pid')}, since {owner.get('started')}); wait "
-                        f"for it, or choose another --out. If that run is dead, delete {str(self.path)!r}")
+                if owner and not self._stale(owner):
+                    raise ResultsError(self._in_use(owner)) from None
                 logger.warning("taking over the stale lock %s left by %s", self.path, owner)
                 self.path.unlink(missing_ok=True)
                 continue
@@ -139,10 +188,12 @@ class RunLock:
 
     def _owner(self) -> Optional[dict]:
         try:
-            return json.loads(self.path.read_text())
+            text = self.path.read_text()
         except FileNotFoundError:
             return None
-        except (OSError, json.JSONDecodeError):
+        try:
+            return json.loads(text) if text.strip() else None
+        except json.JSONDecodeError:
             return {}  # torn by a kill during its write: stale
 
     @staticmethod
@@ -162,7 +213,10 @@ class RunLock:
 
     def release(self) -> None:
         if self.held:
-            self.path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)    # before unlocking: a waiter that opened it re-checks the inode
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
             self.held = False
 
 

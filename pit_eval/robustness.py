@@ -20,7 +20,8 @@ from . import benchmarks, population, prediction_files, progress, references
 from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_metrics
 from .loop_metrics import LoopMetric, default_metrics, finalize, rows_of
 from .corruptions.names import source_protocol, with_protocol
-from .datasets import DATASETS, IMAGE_SUBSETS, SUBSET_SOURCE, fingerprint, flag, locate, open_folder
+from .datasets import (DATASETS, IMAGE_SUBSETS, SUBSET_SOURCE, comparable, data_change, fingerprint, flag, locate,
+                       open_folder, save_file_lists)
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
 from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
 from .models import (Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch,
@@ -225,6 +226,8 @@ class RobustnessRun:
                 else:
                     bar.set_postfix_str(f"{len(group)} {unit.title} cell(s) in one pass")
                     records = unit.run_pass(group, self, rd)
+                if rd.writer:
+                    save_file_lists(rd.path, [c.fingerprint for c in group])
                 for r in records:
                     rd.add(r, self.affects(unit))
                     lines.done(f"cell {r['key']}", unit.headline(r), (r.get("timing") or {}).get("images_per_s"))
@@ -310,11 +313,14 @@ class RobustnessRun:
         return unit.upgrade(rec) if unit else rec
 
     def _already(self, rd: RunDir, cell: Cell) -> bool:
+        """Is the cell finished on the same data (its files and labels relative to the dataset root,
+        wherever the root is now)?"""
         old = rd.cells.get(cell.key)
         if old is None:
             return False
         data = with_protocol(old.get("data"))
-        if data != cell.fingerprint and not self.cfg.force:
+        same = comparable(data) == comparable(cell.fingerprint)
+        if not same and not self.cfg.force:
             was = source_protocol((data or {}).get("source", ""))
             now = source_protocol(cell.fingerprint.get("source", ""))
             if was != now and was and now:
@@ -322,9 +328,10 @@ class RobustnessRun:
                                 f"run renders {now}; cells of the two are never mixed: resume with "
                                 f"--corruption-protocol {was}, or use another --out (or --force to recompute "
                                 "the directory's cells)")
-            raise DataError(f"cell {cell.key} in {rd.path} was computed on other data "
-                            f"({old.get('data')}) than now ({cell.fingerprint}); use another --out or --force")
-        return data == cell.fingerprint
+            raise DataError(f"cell {cell.key} in {rd.path} was computed on other data than now: "
+                            f"{data_change(rd.path, data, cell.fingerprint)}; point the dataset flag at the data "
+                            "it was computed on, or use another --out (or --force to recompute the directory's cells)")
+        return same
 
     def _run_cell(self, cell: Cell, rd: RunDir) -> dict:
         t0 = time.time()

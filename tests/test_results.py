@@ -1,6 +1,8 @@
 """Per-cell provenance: every cell records how it was computed, a resume never mixes precisions, the
 directory keeps the history of the runs that wrote into it."""
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,36 @@ def test_written_files_are_readable_as_the_umask_allows(tmp_path):
     os.umask(umask)
     for name in ("meta.json", "summary.json", "summary.csv", "predictions/clean.parquet"):
         assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def _take_lock(directory, barrier, results):
+    from pit_eval.results import ResultsError, RunLock
+    lock = RunLock(Path(directory))
+    barrier.wait()
+    try:
+        lock.acquire()
+    except ResultsError as e:
+        results.put(("lost", str(e)))
+        return
+    results.put(("won", os.getpid()))
+    time.sleep(1.0)              # hold it while the other tries
+    lock.release()
+
+
+def test_two_runs_taking_over_one_stale_lock_at_once_exactly_one_wins(tmp_path):
+    import multiprocessing as mp
+    ctx = mp.get_context("fork")
+    for attempt in range(5):
+        d = tmp_path / f"d{attempt}"
+        d.mkdir()
+        (d / ".lock").write_text(json.dumps({"host": os.uname().nodename, "pid": 999999999}))   # a dead owner
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_take_lock, args=(str(d), barrier, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(30)
+        got = sorted(results.get(timeout=5) for _ in range(2))
+        assert [g[0] for g in got] == ["lost", "won"], got
+        assert f"is in use by another run (host {os.uname().nodename}, pid {got[1][1]}" in got[0][1]
+        assert not (d / ".lock").exists()
