@@ -2,9 +2,10 @@
 
 ``pit_eval.evaluate(model, ...)`` evaluates a timm name or any ``nn.Module`` (see :mod:`pit_eval.api`);
 the command line is ``python run_eval.py``. ``pit_eval.predictions(run_dir, key)`` reads a cell's
-per-image predictions as a pandas DataFrame (:mod:`pit_eval.prediction_files`)."""
+per-image predictions as a pandas DataFrame (:mod:`pit_eval.prediction_files`); ``pit_eval.sweep(models,
+out=..., ...)`` runs many models (:mod:`pit_eval.sweeps`)."""
 __version__ = "0.1.0"
-__all__ = ["evaluate", "EvalResult", "predictions"]
+__all__ = ["evaluate", "EvalResult", "predictions", "sweep"]
 
 
 def predictions(run_dir, key: str):
@@ -19,4 +20,7 @@ def __getattr__(name: str):
     if name in ("evaluate", "EvalResult"):
         from . import api
         return getattr(api, name)
+    if name == "sweep":
+        from . import sweeps
+        return sweeps.api
     raise AttributeError(f"module 'pit_eval' has no attribute {name!r}")

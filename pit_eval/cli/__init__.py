@@ -1,4 +1,4 @@
-"""Command line: ``python run_eval.py {robustness,paper,detection,speed,report} ...``.
+"""Command line: ``python run_eval.py {robustness,sweep,paper,detection,speed,report} ...``.
 
 One module per sub-command; each turns arguments into a config object and calls the library."""
 from __future__ import annotations
@@ -7,10 +7,10 @@ import argparse
 import logging
 from typing import List, Optional
 
-from . import detection, paper, report, robustness, speed
+from . import detection, paper, report, robustness, speed, sweep
 
 logger = logging.getLogger("pit_eval")
-COMMANDS = (robustness, paper, detection, speed, report)
+COMMANDS = (robustness, sweep, paper, detection, speed, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,253 @@
+"""Many models in one command: ``run_eval.py sweep --models ...`` / ``pit_eval.sweep(...)`` (:func:`run`).
+
+Each model is a normal robustness run in ``<out>/<model>/`` (``robustness`` and ``report`` read it; a
+re-run resumes it), with every other option applied to all. ``<out>/sweep.json`` records per model
+its status (``done``, ``failed``, ``skipped``), the error, the duration, the batch size it ran with and
+its results directory; a failing model does not end the sweep (a CUDA out-of-memory halves the batch
+and retries, down to 1). At the end a leaderboard over the finished models: printed, and the report
+(Markdown, HTML with plots, CSV) in ``<out>/report/``. ``launcher``: ``none`` runs the models here one
+after another; ``local`` and ``slurm`` submit one job per model through submitit (its local executor,
+or SLURM). Docs: docs/sweep.md."""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .extras import MissingInstall
+from .models import MODEL_ALIASES, resolve_model_name
+from .registry import UnknownNameError
+from .results import atomic_write
+
+logger = logging.getLogger(__name__)
+
+SWEEP_FILE = "sweep.json"
+LAUNCHERS = ("none", "local", "slurm")
+SUBMITIT_INSTALL = "pip install submitit==1.5.4"
+
+
+@dataclass(frozen=True)
+class SweepModel:
+    name: str                      # as given or expanded (a timm name, a short name)
+    weights: Optional[str] = None  # None: the sweep's --weights
+
+    @property
+    def folder(self) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.name)
+
+
+def expand_models(specs: Sequence[str]) -> List[SweepModel]:
+    """Names, timm patterns (``pit_*``: ``timm.list_models(pattern, pretrained=True)``) and ``@file`` (a
+    model per line, optionally followed by its weights; ``#`` comments) -> the models, in order, each
+    once. An unknown name or a pattern that matches nothing raises, with close matches, before any work."""
+    import timm
+    out: List[SweepModel] = []
+    for spec in specs:
+        if spec.startswith("@"):
+            path = Path(spec[1:])
+            if not path.is_file():
+                raise ValueError(f"--models {spec}: the model list {str(path)!r} does not exist")
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                parts = line.split("#")[0].split()
+                if not parts:
+                    continue
+                if len(parts) > 2:
+                    raise ValueError(f"{path}:{n}: expected 'model [weights]', got {line.strip()!r}")
+                out.append(SweepModel(_known(parts[0], f"{path}:{n}"), parts[1] if len(parts) > 1 else None))
+        elif any(ch in spec for ch in "*?["):
+            found = timm.list_models(spec, pretrained=True) or [a for a in MODEL_ALIASES if fnmatch.fnmatch(a, spec)]
+            if not found:
+                close = difflib.get_close_matches(spec.replace("*", ""), list(MODEL_ALIASES) + timm.list_models(), n=5)
+                raise UnknownNameError(f"--models: the pattern {spec!r} matches no model with pretrained weights"
+                                       + (f"; close names: {', '.join(close)}" if close else ""))
+            out += [SweepModel(n) for n in found]
+        else:
+            out.append(SweepModel(_known(spec, "--models")))
+    seen, unique = set(), []
+    for m in out:
+        if m.name not in seen:
+            seen.add(m.name)
+            unique.append(m)
+    if not unique:
+        raise ValueError("--models names no model")
+    return unique
+
+
+def _known(name: str, where: str) -> str:
+    try:
+        resolve_model_name(name)
+    except ValueError as e:
+        raise UnknownNameError(f"{where}: {e}") from None
+    return name
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    models: Tuple[str, ...]
+    out: str
+    options: Dict[str, Any] = field(default_factory=dict)   # pit_eval.evaluate keywords, for every model
+    launcher: str = "none"
+    slurm: Dict[str, Any] = field(default_factory=dict)     # partition, gpus_per_node, timeout_min, extra
+
+
+def load_state(out: Path) -> Dict[str, dict]:
+    path = out / SWEEP_FILE
+    return {e["model"]: e for e in json.loads(path.read_text())["models"]} if path.is_file() else {}
+
+
+def _save(out: Path, cfg: SweepConfig, state: Dict[str, dict]) -> None:
+    doc = {"models": list(state.values()), "launcher": cfg.launcher,
+           "options": {k: v for k, v in cfg.options.items() if v is not None}}
+    atomic_write(out / SWEEP_FILE, json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def run_model(model: SweepModel, out: str, options: Dict[str, Any]) -> dict:
+    """One model's run into ``<out>/<model>``; a CUDA out-of-memory halves the batch and retries down to 1.
+    Returns its sweep.json entry (the caller records an exception as ``failed``)."""
+    import torch
+    from .api import evaluate
+    opts = dict(options)
+    if model.weights is not None:
+        opts["weights"] = model.weights
+    batch = opts.get("batch_size") or 64
+    retries = []
+    t0 = time.time()
+    while True:
+        try:
+            res = evaluate(model.name, out=str(Path(out) / model.folder), **{**opts, "batch_size": batch})
+            break
+        except torch.cuda.OutOfMemoryError:
+            if batch == 1:
+                raise
+            retries.append(batch)
+            batch = max(1, batch // 2)
+            logger.warning("%s: CUDA out of memory; retrying with batch size %d", model.name, batch)
+            torch.cuda.empty_cache()
+    return {"model": model.name, "status": "done", "error": None, "seconds": round(time.time() - t0, 1),
+            "out": res.out, "batch_size": batch, "oom_retries": retries}
+
+
+def api(models, *, out: str, launcher: str = "none", partition: Optional[str] = None, gpus_per_node: int = 1,
+        timeout_min: Optional[int] = None, slurm: Optional[Dict[str, Any]] = None, **options) -> dict:
+    """``pit_eval.sweep(["pit_*", "resnet50"], out="sweeps/pit", benchmarks="clean,imagenet-a", ...)``: the
+    sweep command from Python; ``options``: :func:`pit_eval.evaluate`'s keywords, for every model."""
+    from .api import build_config
+    build_config("resnet50", **options)        # unknown keywords raise TypeError with close matches
+    models = (models,) if isinstance(models, str) else tuple(models)
+    return run(SweepConfig(models, out, options, launcher, {"partition": partition, "gpus_per_node": gpus_per_node,
+                                                             "timeout_min": timeout_min, "extra": dict(slurm or {})}))
+
+
+def run(cfg: SweepConfig) -> dict:
+    """Run every model (resuming the sweep in ``cfg.out``); returns ``{"models": [...], "failed": [...],
+    "report": [...]}``. Everything is checked before the first model starts."""
+    from .api import build_config
+    if cfg.launcher not in LAUNCHERS:
+        raise ValueError(f"--launcher must be one of {', '.join(LAUNCHERS)}, got {cfg.launcher!r}")
+    models = expand_models(cfg.models)
+    for m in models:         # bad options and bad weights values stop here, not after the first model
+        build_config(m.name, **{**cfg.options, **({"weights": m.weights} if m.weights else {})}).validate()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = load_state(out)
+    logger.info("sweep of %d model(s) into %s (%s)", len(models), out,
+                ", ".join(f"{m.name}: {state[m.name]['status']}" if m.name in state else m.name for m in models))
+    if cfg.launcher == "none":
+        _run_here(models, cfg, out, state)
+    else:
+        _run_submitit(models, cfg, out, state)
+    return finish(out, models, state)
+
+
+def _run_here(models: List[SweepModel], cfg: SweepConfig, out: Path, state: Dict[str, dict]) -> None:
+    for m in models:
+        t0 = time.time()
+        state[m.name] = {"model": m.name, "status": "running", "error": None, "out": str(out / m.folder)}
+        _save(out, cfg, state)
+        try:
+            state[m.name] = run_model(m, str(out), cfg.options)
+        except KeyboardInterrupt:
+            state[m.name] = {**state[m.name], "status": "interrupted", "seconds": round(time.time() - t0, 1)}
+            _save(out, cfg, state)
+            raise
+        except Exception as e:      # any model's failure is recorded; the next one starts
+            logger.error("%s failed: %s: %s", m.name, type(e).__name__, e)
+            state[m.name] = {**state[m.name], "status": "failed", "error": f"{type(e).__name__}: {e}",
+                             "seconds": round(time.time() - t0, 1)}
+        _save(out, cfg, state)
+
+
+def _executor(cfg: SweepConfig, out: Path):
+    try:
+        import submitit
+    except ImportError:
+        raise MissingInstall(f"--launcher {cfg.launcher} submits through submitit, which is not installed: "
+                             f"{SUBMITIT_INSTALL}") from None
+    folder = out / "submitit" / "%j"
+    if cfg.launcher == "local":
+        ex = submitit.LocalExecutor(folder=str(folder))
+        ex.update_parameters(timeout_min=int(cfg.slurm.get("timeout_min") or 60 * 24))
+        return ex
+    ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+    params = {"timeout_min": int(cfg.slurm.get("timeout_min") or 60 * 24), "nodes": 1, "tasks_per_node": 1,
+              "gpus_per_node": int(cfg.slurm.get("gpus_per_node") or 1)}
+    if cfg.slurm.get("partition"):
+        params["slurm_partition"] = cfg.slurm["partition"]
+    for k, v in (cfg.slurm.get("extra") or {}).items():
+        params[f"slurm_{k}"] = v
+    ex.update_parameters(**params)
+    return ex
+
+
+def _run_submitit(models: List[SweepModel], cfg: SweepConfig, out: Path, state: Dict[str, dict]) -> None:
+    """One job per model; the sweep waits for them, recording each job id as it is submitted."""
+    ex = _executor(cfg, out)
+    jobs = []
+    for m in models:
+        job = ex.submit(run_model, m, str(out), cfg.options)
+        state[m.name] = {"model": m.name, "status": "submitted", "error": None, "out": str(out / m.folder),
+                         "job_id": job.job_id, "launcher": cfg.launcher}
+        jobs.append((m, job))
+        logger.info("%s: submitted as job %s", m.name, job.job_id)
+    _save(out, cfg, state)
+    for m, job in jobs:
+        try:
+            state[m.name] = {**job.result(), "job_id": job.job_id, "launcher": cfg.launcher}
+        except Exception as e:      # submitit re-raises the job's exception (FailedJobError for a lost job)
+            msg = str(e).strip().splitlines()
+            state[m.name] = {**state[m.name], "status": "failed", "error": f"{type(e).__name__}: {msg[-1] if msg else e}"}
+            logger.error("%s (job %s) failed: %s", m.name, job.job_id, state[m.name]["error"])
+        _save(out, cfg, state)
+
+
+def finish(out: Path, models: List[SweepModel], state: Dict[str, dict]) -> dict:
+    """The leaderboard over the finished models (their report), and the failed ones."""
+    from .report import build_report
+    done = [state[m.name] for m in models if state.get(m.name, {}).get("status") == "done"]
+    failed = [state[m.name] for m in models if state.get(m.name, {}).get("status") != "done"]
+    report = build_report([e["out"] for e in done], str(out / "report")) if done else []
+    return {"models": [state[m.name] for m in models], "failed": failed, "report": report}
+
+
+def leaderboard(result: dict) -> str:
+    """The CLI's table: one row per finished model, every metric with a report column."""
+    from .report import Run, robustness_rows
+    runs = [Run(Path(e["out"])) for e in result["models"] if e.get("status") == "done"]
+    rows = robustness_rows(runs)
+    if not rows:
+        return "no model finished"
+    cols = [c for c in rows[0] if c not in ("run",) and any(r.get(c) is not None for r in rows)]
+    width = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in cols}
+    lines = ["  ".join(f"{c:{width[c]}s}" for c in cols)]
+    lines += ["  ".join(f"{_cell(r.get(c)):{width[c]}s}" for c in cols) for r in rows]
+    return "\n".join(lines)
+
+
+def _cell(v) -> str:
+    return "—" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))

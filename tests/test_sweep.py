@@ -1,0 +1,98 @@
+"""run_eval.py sweep: three models, one with unreadable weights — the other two finish, sweep.json names
+the failure, the exit status is non-zero; re-running after fixing the weights computes only the missing
+model; unknown models and empty patterns refused before any work; --launcher local completes a
+two-model sweep through submitit; --launcher slurm without submitit names the install."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pit_eval
+from pit_eval.registry import UnknownNameError
+from pit_eval.sweeps import expand_models
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+FAST = ["--benchmarks", "clean,imagenet-a", "--workers", "0", "--batch-size", "4", "--quiet", "--device", "cpu"]
+
+
+def _sweep(out: Path, models_file: Path):
+    return subprocess.run([PY, str(ROOT / "run_eval.py"), "sweep", "--models", f"@{models_file}", "--weights", "random",
+                           "--out", str(out), *FAST], capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
+def test_a_failing_model_does_not_end_the_sweep_and_a_rerun_computes_only_it(tmp_path):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    models = tmp_path / "models.txt"
+    models.write_text(f"test_vit\n# a comment\ntest_resnet {bad}\ntest_convnext\n")
+    r = _sweep(tmp_path / "s", models)
+    assert r.returncode == 1, r.stderr[-3000:]
+    doc = json.loads((tmp_path / "s/sweep.json").read_text())
+    status = {e["model"]: e for e in doc["models"]}
+    assert [status[m]["status"] for m in ("test_vit", "test_resnet", "test_convnext")] == ["done", "failed", "done"]
+    assert "broken.pth" in status["test_resnet"]["error"] and status["test_vit"]["seconds"] > 0
+    assert "FAILED test_resnet:" in r.stdout and "re-run the same command" in r.stdout
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:2] == ["model", "weights"] and sum(l.startswith("test_") for l in lines) == 2
+    board = (tmp_path / "s/report/report.md").read_text()
+    assert "test_vit" in board and "test_convnext" in board and "test_resnet" not in board
+    before = {m: (tmp_path / "s" / m / "cells.jsonl").read_text() for m in ("test_vit", "test_convnext")}
+    models.write_text("test_vit\ntest_resnet\ntest_convnext\n")       # the weights fixed (random, --weights)
+    r = _sweep(tmp_path / "s", models)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {m: (tmp_path / "s" / m / "cells.jsonl").read_text() for m in before} == before   # nothing recomputed
+    doc = json.loads((tmp_path / "s/sweep.json").read_text())
+    assert [e["status"] for e in doc["models"]] == ["done", "done", "done"]
+    assert (tmp_path / "s/test_resnet/summary.json").is_file()
+
+
+def test_models_are_expanded_and_unknown_ones_refused_before_any_work(tmp_path):
+    assert [m.name for m in expand_models(["pit_*"])][:2] == ["pit_b_224.in1k", "pit_b_distilled_224.in1k"]
+    assert len(expand_models(["pit_*"])) == 8                          # timm's names only, not our aliases too
+    assert [m.name for m in expand_models(["pit_s", "pit_s", "resnet50"])] == ["pit_s", "resnet50"]
+    with pytest.raises(UnknownNameError, match=r"the pattern 'pitt_\*' matches no model with pretrained weights; close names"):
+        expand_models(["pitt_*"])
+    with pytest.raises(UnknownNameError, match=r"--models: unknown model 'pit_zz'. Did you mean 'pit_s'"):
+        pit_eval.sweep(["test_vit", "pit_zz"], out=str(tmp_path / "s"))
+    assert not (tmp_path / "s").exists()
+    (tmp_path / "m.txt").write_text("test_vit random extra\n")
+    with pytest.raises(ValueError, match=r"m.txt:1: expected 'model \[weights\]'"):
+        expand_models([f"@{tmp_path / 'm.txt'}"])
+    with pytest.raises(TypeError, match="unknown option 'benchmark'"):
+        pit_eval.sweep(["test_vit"], out=str(tmp_path / "s"), benchmark="clean")
+
+
+def test_local_launcher_completes_a_two_model_sweep(tmp_path):
+    res = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), launcher="local", weights="random",
+                         benchmarks="clean", workers=0, batch_size=4, quiet=True, device="cpu")
+    assert not res["failed"] and [e["status"] for e in res["models"]] == ["done", "done"]
+    doc = json.loads((tmp_path / "s/sweep.json").read_text())
+    assert all(e["launcher"] == "local" and e["job_id"] for e in doc["models"])
+    for e in doc["models"]:
+        assert json.loads((Path(e["out"]) / "summary.json").read_text())["benchmarks"]["clean"]["n"] == 5
+
+
+def test_slurm_without_submitit_names_the_install(tmp_path, monkeypatch):
+    from pit_eval.extras import MissingInstall
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    with pytest.raises(MissingInstall, match=r"--launcher slurm submits through submitit, which is not installed: "
+                                             r"pip install submitit==1.5.4"):
+        pit_eval.sweep(["test_vit"], out=str(tmp_path / "s"), launcher="slurm", weights="random")
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path, kill_on_call):
+    import pit_eval.sweeps as sweeps
+    kw = dict(out=str(tmp_path / "s"), weights="random", benchmarks="clean", workers=0, batch_size=4, quiet=True,
+              device="cpu")
+    kill_on_call(sweeps, "run_model", 2)
+    with pytest.raises(KeyboardInterrupt):
+        pit_eval.sweep(["test_vit", "test_resnet"], **kw)
+    doc = json.loads((tmp_path / "s/sweep.json").read_text())
+    assert [(e["model"], e["status"]) for e in doc["models"]] == [("test_vit", "done"), ("test_resnet", "interrupted")]
+    first = (tmp_path / "s/test_vit/cells.jsonl").read_text()
+    monkey_free = pit_eval.sweep(["test_vit", "test_resnet"], **kw)   # the patch raises only on call 2
+    assert [e["status"] for e in monkey_free["models"]] == ["done", "done"]
+    assert (tmp_path / "s/test_vit/cells.jsonl").read_text() == first
