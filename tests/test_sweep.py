@@ -96,3 +96,28 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path, kill_on_call):
     monkey_free = pit_eval.sweep(["test_vit", "test_resnet"], **kw)   # the patch raises only on call 2
     assert [e["status"] for e in monkey_free["models"]] == ["done", "done"]
     assert (tmp_path / "s/test_vit/cells.jsonl").read_text() == first
+
+
+def test_cuda_out_of_memory_halves_the_batch_down_to_one(tmp_path, monkeypatch):
+    import torch
+    import pit_eval.api as api
+    import pit_eval.sweeps as sweeps
+    tried = []
+
+    def evaluate(name, out, batch_size, **kw):
+        tried.append(batch_size)
+        if batch_size > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return api.EvalResult(out=out, summary={})
+    monkeypatch.setattr(api, "evaluate", evaluate)
+    entry = sweeps.run_model(sweeps.SweepModel("test_vit"), str(tmp_path), {"batch_size": 32})
+    assert tried == [32, 16, 8, 4, 2] and entry["batch_size"] == 2 and entry["oom_retries"] == [32, 16, 8, 4]
+    tried.clear()
+
+    def never_fits(name, out, batch_size, **kw):
+        tried.append(batch_size)
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+    monkeypatch.setattr(api, "evaluate", never_fits)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        sweeps.run_model(sweeps.SweepModel("test_vit"), str(tmp_path), {"batch_size": 4})
+    assert tried == [4, 2, 1]
