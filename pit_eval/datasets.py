@@ -2,6 +2,7 @@
 its class-folder layout and labels, and how a dataset is fingerprinted. Layouts: docs/robustness.md."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -100,13 +101,37 @@ def _images_in(folder: Path) -> List[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
 
 
+#: scans kept while a sweep runs its models in this process (:func:`shared_scans`)
+_SCANS: Optional[Dict[tuple, List[Tuple[str, int]]]] = None
+
+
+@contextlib.contextmanager
+def shared_scans():
+    """Within this block a folder is scanned once for every run (a sweep's models share their scans)."""
+    global _SCANS
+    outer, _SCANS = _SCANS, {} if _SCANS is None else _SCANS
+    try:
+        yield
+    finally:
+        _SCANS = outer
+
+
 def scan_class_folders(root: str | os.PathLike, class_names: Sequence[str], what: str,
                        flag: str) -> List[Tuple[str, int]]:
     """List ``(path, label)`` for ``root/<class name>/<image>``; label = position in ``class_names``.
 
     Folders not in ``class_names`` are an error (a wrong dataset or layout); so are a missing root
     and no images at all. A subset of the classes is allowed (and logged)."""
-    root = Path(root)
+    key = (os.path.abspath(root), tuple(class_names))
+    if _SCANS is not None and key in _SCANS:
+        return list(_SCANS[key])
+    samples = _scan(Path(root), class_names, what, flag)
+    if _SCANS is not None:
+        _SCANS[key] = samples
+    return list(samples)
+
+
+def _scan(root: Path, class_names: Sequence[str], what: str, flag: str) -> List[Tuple[str, int]]:
     if not root.is_dir():
         raise DataError(f"{what} folder {str(root)!r} does not exist; point {flag} at it")
     pos = {c: i for i, c in enumerate(class_names)}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .datasets import shared_scans
 from .extras import MissingInstall
 from .models import MODEL_ALIASES, resolve_model_name
 from .registry import UnknownNameError
@@ -166,21 +167,26 @@ def run(cfg: SweepConfig) -> dict:
 
 
 def _run_here(models: List[SweepModel], cfg: SweepConfig, out: Path, state: Dict[str, dict]) -> None:
-    for m in models:
-        t0 = time.time()
-        state[m.name] = {"model": m.name, "status": "running", "error": None, "out": str(out / m.folder)}
+    with shared_scans():         # each dataset folder scanned once for all the models
+        for m in models:
+            _run_one_here(m, cfg, out, state)
+
+
+def _run_one_here(m: SweepModel, cfg: SweepConfig, out: Path, state: Dict[str, dict]) -> None:
+    t0 = time.time()
+    state[m.name] = {"model": m.name, "status": "running", "error": None, "out": str(out / m.folder)}
+    _save(out, cfg, state)
+    try:
+        state[m.name] = run_model(m, str(out), cfg.options)
+    except KeyboardInterrupt:
+        state[m.name] = {**state[m.name], "status": "interrupted", "seconds": round(time.time() - t0, 1)}
         _save(out, cfg, state)
-        try:
-            state[m.name] = run_model(m, str(out), cfg.options)
-        except KeyboardInterrupt:
-            state[m.name] = {**state[m.name], "status": "interrupted", "seconds": round(time.time() - t0, 1)}
-            _save(out, cfg, state)
-            raise
-        except Exception as e:      # any model's failure is recorded; the next one starts
-            logger.error("%s failed: %s: %s", m.name, type(e).__name__, e)
-            state[m.name] = {**state[m.name], "status": "failed", "error": f"{type(e).__name__}: {e}",
-                             "seconds": round(time.time() - t0, 1)}
-        _save(out, cfg, state)
+        raise
+    except Exception as e:      # any model's failure is recorded; the next one starts
+        logger.error("%s failed: %s: %s", m.name, type(e).__name__, e)
+        state[m.name] = {**state[m.name], "status": "failed", "error": f"{type(e).__name__}: {e}",
+                         "seconds": round(time.time() - t0, 1)}
+    _save(out, cfg, state)
 
 
 def _executor(cfg: SweepConfig, out: Path):

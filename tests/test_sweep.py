@@ -121,3 +121,17 @@ def test_cuda_out_of_memory_halves_the_batch_down_to_one(tmp_path, monkeypatch):
     with pytest.raises(torch.cuda.OutOfMemoryError):
         sweeps.run_model(sweeps.SweepModel("test_vit"), str(tmp_path), {"batch_size": 4})
     assert tried == [4, 2, 1]
+
+
+def test_a_sweeps_models_share_one_scan_of_each_folder(tmp_path, monkeypatch):
+    import pit_eval.datasets as datasets
+    scans = []
+    real = datasets._scan
+
+    def counting(root, *args):
+        scans.append(str(root))
+        return real(root, *args)
+    monkeypatch.setattr(datasets, "_scan", counting)
+    pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), weights="random", benchmarks="clean,imagenet-a",
+                   workers=0, batch_size=4, quiet=True, device="cpu")
+    assert len(scans) == len(set(scans)) == 2, scans         # val and imagenet-a, once each for both models
