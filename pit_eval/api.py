@@ -20,7 +20,7 @@ from .robustness import RobustnessConfig, RobustnessRun, RunSettings
 
 #: the run settings passed through as they are
 PASSED = ("weights", "out", "data_root", "seed", "max_images", "on_bad_image", "force", "crop_pct",
-          "interpolation", "input_size", "save_logits", "recompute_incomplete", "subset")
+          "interpolation", "input_size", "save_logits", "recompute_incomplete")
 #: option -> default: the run settings, every benchmark's protocol options (generated from their
 #: options classes), the engine's settings and one folder per dataset (see ``run_eval.py robustness -h``)
 OPTIONS = {

@@ -20,7 +20,7 @@ from . import benchmarks, population, prediction_files, progress, references
 from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_metrics
 from .loop_metrics import LoopMetric, default_metrics, finalize, rows_of
 from .corruptions.names import source_protocol, with_protocol
-from .datasets import (DATASETS, IMAGE_SUBSETS, SUBSET_SOURCE, comparable, data_change, fingerprint, flag, locate,
+from .datasets import (DATASETS, SUBSET_SOURCE, comparable, data_change, fingerprint, flag, locate,
                        open_folder, save_file_lists)
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
 from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
@@ -45,7 +45,6 @@ class RunSettings:
     benchmarks: Optional[Tuple[str, ...]] = None  # None: every default benchmark whose data is available
     seed: int = 0
     max_images: Optional[int] = None
-    subset: Optional[str] = None                   # a named list of ImageNet val images (robustbench-5k)
     on_bad_image: str = "error"
     force: bool = False
     recompute_mismatched: bool = False             # recompute finished cells whose settings differ
@@ -70,8 +69,6 @@ class RunSettings:
         for b in self.benchmarks or ():
             check_choice("benchmark", b, benchmarks.names())
         check_choice("--on-bad-image", self.on_bad_image, ("error", "skip"))
-        if self.subset is not None:
-            check_choice("--subset", self.subset, IMAGE_SUBSETS)
         for name, _ in self.paths:
             check_choice("dataset", name, DATASETS)
         if (self.mean is None) != (self.std is None):

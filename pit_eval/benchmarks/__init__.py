@@ -47,7 +47,7 @@ def options() -> Dict[str, dataclasses.Field]:
     owner: Dict[str, type] = {}
     for b in ordered():
         for f in dataclasses.fields(b.options):
-            if f.name in out and owner[f.name] is not b.options:
+            if f.name in out and out[f.name] is not f:     # the same field inherited is one option
                 raise ValueError(f"option {f.name!r} is declared by both {owner[f.name].__name__} and "
                                  f"{b.options.__name__}; share one options class or rename one")
             out[f.name], owner[f.name] = f, b.options

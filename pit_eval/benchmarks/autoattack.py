@@ -19,7 +19,7 @@ from ..images import ImageList
 from ..loop_metrics import default_metrics, finalize, rows_of
 from ..metrics import clopper_pearson
 from ..results import stable_hash
-from .base import Benchmark, Cell, Metric, SummaryContext, option, positive, register
+from .base import Benchmark, Cell, ImageSubsetOption, Metric, SummaryContext, option, positive, register
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def summary(cell: dict, cfg_protocol: str) -> dict:
 
 
 @dataclass(frozen=True)
-class AutoAttackOptions:
+class AutoAttackOptions(ImageSubsetOption):
     autoattack_eps: float = option(4.0, "AutoAttack L-inf eps in /255 units", parse=float)
     autoattack_images: int = option(5000, "AutoAttack on an evenly spaced subset of this many ImageNet val "
                                     "images", parse=positive(int))

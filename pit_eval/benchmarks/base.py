@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from ..loop_metrics import LoopMetric
 from ..metrics import clopper_pearson
-from ..registry import Registry
+from ..registry import Registry, check_choice
 
 #: every benchmark, by the name ``--benchmarks`` and ``summary["benchmarks"]`` use
 BENCHMARKS: Registry["Benchmark"] = Registry("benchmark")
@@ -61,6 +61,22 @@ def positive(cast: Callable) -> Callable:
 @dataclass(frozen=True)
 class NoOptions:
     """A benchmark without protocol options."""
+
+
+def _image_subset(value) -> Optional[str]:
+    from ..datasets import IMAGE_SUBSETS
+    return None if value in (None, "", "none") else check_choice("--subset", value, IMAGE_SUBSETS)
+
+
+@dataclass(frozen=True)
+class ImageSubsetOption:
+    """The protocol option of the benchmarks RobustBench scores on its 5,000 listed val images (clean,
+    ImageNet-C, ImageNet-3DCC, AutoAttack): their options classes inherit it, so it is one flag and one
+    value for all of them."""
+    subset: Optional[str] = option(None, "restrict ImageNet val, ImageNet-C and ImageNet-3DCC (and so AutoAttack) to "
+                                   "a named list of val images: robustbench-5k, RobustBench's 5,000 (its "
+                                   "leaderboard's clean, ImageNet-C, 3DCC and AutoAttack numbers)",
+                                   parse=_image_subset, metavar="robustbench-5k")
 
 
 class OptionError(ValueError):

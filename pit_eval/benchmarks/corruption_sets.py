@@ -12,7 +12,8 @@ from typing import Dict, List, Optional, Tuple
 
 from ..datasets import ASSETS, fingerprint
 from ..images import DataError, stored_size
-from .base import CALIBRATION, Benchmark, Cell, Metric, SummaryContext, calibration, register
+from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, NoOptions, SummaryContext, calibration,
+                   register)
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ class CorruptionSet(Benchmark):
     doc = "docs/benchmarks/corruption-sets.md"
 
     def __init__(self, name: str, title: str, order: int, corruptions: Tuple[str, ...],
-                 levels: Optional[Dict[str, Tuple[float, ...]]] = None) -> None:
-        self.name, self.title, self.dataset, self.order = name, title, name, order
+                 levels: Optional[Dict[str, Tuple[float, ...]]] = None, options: type = NoOptions) -> None:
+        self.name, self.title, self.dataset, self.order, self.options = name, title, name, order, options
         self.corruptions, self.levels = corruptions, levels
         self.metrics = (
             Metric("mean_acc", f"{title} mean top-1, every evaluated cell", column=f"{title} mean"),
@@ -115,4 +116,4 @@ class CorruptionSet(Benchmark):
 
 
 register(CorruptionSet("imagenet-c-bar", "ImageNet-C-bar", 11, tuple(_c_bar_levels()), _c_bar_levels()))
-register(CorruptionSet("imagenet-3dcc", "ImageNet-3DCC", 12, CORRUPTIONS_3DCC))
+register(CorruptionSet("imagenet-3dcc", "ImageNet-3DCC", 12, CORRUPTIONS_3DCC, options=ImageSubsetOption))

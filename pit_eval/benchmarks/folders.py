@@ -11,7 +11,8 @@ from typing import List, Optional, Tuple
 from .. import real_labels
 from ..datasets import DATASETS, class_subset, subset_indices
 from ..loop_metrics import RealTop1, SubsetTop1, default_metrics
-from .base import Benchmark, Cell, Metric, NoOptions, SummaryContext, accuracy, option, register
+from .base import (Benchmark, Cell, ImageSubsetOption, Metric, NoOptions, SummaryContext, accuracy, option,
+                   register)
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def _real_labels(value) -> str:
 
 
 @dataclass(frozen=True)
-class CleanOptions:
+class CleanOptions(ImageSubsetOption):
     real_labels: str = option("auto", "ImageNet-ReaL label sets for the clean cell: auto (real.json beside the val "
                               "folder, else the copy timm installs; only for a val tree with its ILSVRC2012_val_* "
                               "names), timm, none, or a path to real.json", parse=_real_labels, metavar="auto|timm|none|FILE")

@@ -23,8 +23,8 @@ from ..loop_metrics import Fingerprint, RowMetric, TopK, finalize, merge_values,
 from ..metrics import ALEXNET_ERR, imagenet_c_summary
 from ..results import stable_hash
 from ..stall import StallMeter, merge
-from .base import (CALIBRATION, Benchmark, Cell, Metric, SummaryContext, cell_record, option, positive,
-                   register)
+from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, SummaryContext, cell_record, option,
+                   positive, register)
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _backend(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class ImageNetCOptions:
+class ImageNetCOptions(ImageSubsetOption):
     corruptions: Tuple[str, ...] = option("all", "names or groups: common, extra, all, noise, "
                                           "blur, weather, digital", parse=_corruptions)
     severities: Tuple[int, ...] = option((1, 2, 3, 4, 5), "comma list of 1-5", parse=_severities)

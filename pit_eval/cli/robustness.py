@@ -49,9 +49,6 @@ def protocol_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--save-logits", action="store_true",
                    help="the per-image predictions files also keep every logit (float16, ~2 KB per image per cell)")
     g.add_argument("--max-images", type=int, default=None, help="evaluate an evenly spaced subset")
-    g.add_argument("--subset", default=None, choices=["robustbench-5k"],
-                   help="ImageNet val and ImageNet-C restricted to a named list: robustbench-5k, RobustBench's "
-                        "5,000 images (its leaderboard's clean, ImageNet-C and AutoAttack numbers)")
     g.add_argument("--on-bad-image", default="error", choices=["error", "skip"])
     g.add_argument("--crop-pct", type=float, default=None)
     g.add_argument("--interpolation", default=None, choices=["bilinear", "bicubic", "nearest"])
