@@ -61,6 +61,21 @@ def test_plan_with_some_datasets_missing(tmp_path):
     assert plan.forwards["pit_s"] == 5 * (1 + 5 + 4 + 16) + 5 * 95 + 5
 
 
+def test_the_plans_estimate_walks_only_the_folders_a_cost_reads(tmp_path, monkeypatch):
+    import os
+    import pit_eval.paper as paper
+    root = _real_root(tmp_path)
+    (root / "imagenet-c" / "fog" / "1").mkdir(parents=True)      # released ImageNet-C: its cost is val's images
+    walked, real = [], os.walk
+
+    def walk(path):
+        walked.append(str(path))
+        return real(path)
+    monkeypatch.setattr(paper.os, "walk", walk)
+    plan = make_plan(PaperConfig(out=str(tmp_path / "p"), data_root=str(root), tables=("robustness",), models=("pit_s",)))
+    assert plan.forwards["pit_s"] > 0 and walked == [str(root / "imagenet/val")], walked
+
+
 def test_weights_auto_with_real_data_refuses_before_work(tmp_path):
     root = _real_root(tmp_path)
     cfg = RobustnessConfig(model="pit_ti", data_root=str(root), out=str(tmp_path / "r"),
