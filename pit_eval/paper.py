@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from . import benchmarks, references
-from .datasets import DATASETS, IMAGENET_VAL_IMAGES, SUBSET_DATASETS, flag, image_subset, locate
+from .datasets import DATASETS, IMAGENET_VAL_IMAGES, SUBSET_DATASETS, flag, image_subset, locate, shared_scans
 from .engine import EngineConfig
 from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
@@ -249,7 +249,8 @@ def run_paper(plan: Plan) -> dict:
     cfg = plan.cfg
     for m in plan.benchmarks:   # every model's weights, before any work
         check_weights(m, plan.weights[m], random_fallback=plan.sample)
-    runs = {m: _run_model(plan, m) for m in plan.benchmarks}
+    with shared_scans():      # each dataset folder scanned once for all the models
+        runs = {m: _run_model(plan, m) for m in plan.benchmarks}
     if int(os.environ.get("RANK", "0")) != 0:
         return {"plan": plan, "out": cfg.out, "report": None}   # rank 0 measures speed and reports
     speed = _run_speed(plan) if plan.speed_models else None

@@ -111,7 +111,15 @@ def test_paper_on_sample_killed_resumed_and_report(tmp_path, monkeypatch, artifa
     first = tmp_path / "paper" / "robustness" / "deit_small"
     assert len(_keys(first)) == 4
     monkeypatch.setattr(RobustnessRun, "_run_cell", orig)
+    import pit_eval.datasets as datasets
+    scans, scan = [], datasets._scan
+
+    def counting(root, *args):
+        scans.append(str(root))
+        return scan(root, *args)
+    monkeypatch.setattr(datasets, "_scan", counting)
     res = _paper(tmp_path)
+    assert scans and len(scans) == len(set(scans)), scans     # each folder scanned once for both models
     for model in ("pit_ti", "deit_small"):
         keys = _keys(tmp_path / "paper" / "robustness" / model)
         assert len(keys) == len(set(keys)), f"a cell ran twice: {keys}"
