@@ -146,3 +146,13 @@ def test_bad_trees_are_refused_before_compute(tmp_path):
     with pytest.raises(DataError, match="none of the ImageNet val images in .* is of the 2 classes with an ImageNet-O folder"):
         pit_eval.evaluate("test_vit", weights="random", benchmarks="imagenet-o", imagenet=str(val),
                           imagenet_o=str(o), **QUIET)
+
+
+def test_clean_scores_are_reused_after_the_val_tree_moved(tmp_path):
+    val, o = _trees(tmp_path / "a")
+    kw = dict(weights="random", out=str(tmp_path / "r"), **QUIET)
+    pit_eval.evaluate("test_vit", benchmarks="clean", imagenet=str(val), **kw)
+    shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))
+    e = pit_eval.evaluate("test_vit", benchmarks="clean,imagenet-o", imagenet=str(tmp_path / "b/val"),
+                          imagenet_o=str(tmp_path / "b/imagenet-o"), **kw).summary["benchmarks"]["imagenet-o"]
+    assert e["in_distribution"]["source"].startswith("clean cell"), e["in_distribution"]

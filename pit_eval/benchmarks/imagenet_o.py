@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .. import prediction_files
-from ..datasets import fingerprint, imagenet_wnids, subset_indices
+from ..datasets import comparable, fingerprint, imagenet_wnids, subset_indices
 from ..images import DataError, ImageList, sample_paths
 from ..loop_metrics import Fingerprint, Predictions, TopK, finalize, rows_of
 from ..stall import StallMeter
@@ -72,13 +72,13 @@ class ImageNetO(Benchmark):
         clean, clean_fp = run.clean()
         present = {label for _, label in out_ds.samples}          # positions among the 200
         label_of = {classes[k]: k for k in present}               # 1000-class index -> position
-        in_ds = ImageList([(p, label_of[y]) for p, y in clean.samples if y in label_of], clean.transform,
-                          clean.on_bad_image, root=clean.root)
+        picked = [(i, p, label_of[y]) for i, (p, y) in enumerate(clean.samples) if y in label_of]
+        in_ds = ImageList([(p, y) for _, p, y in picked], clean.transform, clean.on_bad_image, root=clean.root)
+        in_index = [i for i, _, _ in picked]
         if not len(in_ds):
             raise DataError(f"ImageNet-O: none of the ImageNet val images in {clean.root!r} is of the {len(present)} "
                             "classes with an ImageNet-O folder; the in-distribution set is the val images of those "
                             "classes: give the full val tree with --imagenet")
-        in_index = [i for i, (_, y) in enumerate(clean.samples) if y in label_of]
         fp = {"out": out_fp, "in": fingerprint(in_ds)}
         metrics = [TopK(), Fingerprint(), Predictions(run.cfg.save_logits, scores={"msp": None})]
 
@@ -100,7 +100,8 @@ class ImageNetO(Benchmark):
         predictions in this directory when they are of the same images and keep the score, else a pass."""
         rec = rd.cells.get("clean")
         info = (rec or {}).get("predictions")
-        if rec is not None and rec.get("data") == clean_fp and not prediction_files.check(rd.path, info):
+        if rec is not None and comparable(rec.get("data")) == comparable(clean_fp) and \
+                not prediction_files.check(rd.path, info):
             rows = prediction_files.read_rows(rd.path / info["file"])
             if CLEAN_SCORE in rows:
                 keep = np.isin(rows["index"], in_index)
