@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..datasets import fingerprint
 from ..loop_metrics import LoopMetric
 from ..metrics import clopper_pearson
 from ..registry import Registry, check_choice
@@ -184,6 +185,15 @@ class Cell:
     pass_input: Any = None          # what run_pass needs of this cell
     metrics: Optional[List[LoopMetric]] = None
     paths: Optional[Callable[[int], str]] = None
+
+
+def prerendered_cell(run, benchmark: str, dataset: str, corruption: str, severity: int, folder: str) -> Cell:
+    """The cell of one pre-rendered corruption folder (``<folder>/<wnid>/*``: released ImageNet-C,
+    ImageNet-C-bar, -3DCC), read through the model's :meth:`~pit_eval.images.EvalTransform.prerendered`
+    transform, keyed ``<benchmark>/<corruption>/<severity>``, its data ``source`` ``prerendered``."""
+    ds, _ = run.open(dataset, run.transform.prerendered(), folder, f"{benchmark} {corruption}/{severity}")
+    return Cell(f"{benchmark}/{corruption}/{severity}", benchmark, corruption, severity,
+                {**fingerprint(ds), "source": "prerendered"}, loop=lambda: (ds, None, None))
 
 
 def cell_record(cell: Cell, values: Dict[str, Any], seconds: float, timing: Optional[dict] = None) -> dict:

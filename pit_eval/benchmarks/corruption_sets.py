@@ -10,10 +10,10 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..datasets import ASSETS, fingerprint
+from ..datasets import ASSETS
 from ..images import DataError, stored_size
 from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, NoOptions, SummaryContext, calibration,
-                   register)
+                   prerendered_cell, register)
 
 logger = logging.getLogger(__name__)
 
@@ -60,16 +60,14 @@ class CorruptionSet(Benchmark):
             raise DataError(f"{self.name} folder {str(root)!r} has folders that are not {self.title} corruptions: "
                             f"{unknown[:5]}; expected {', '.join(self.corruptions)} (each with severity folders "
                             f"1-5{' or their parameters' if self.levels else ''}, then <wnid>/<image>)")
-        cells, missing, transform = [], [], run.transform.prerendered()
+        cells, missing = [], []
         for c in self.corruptions:
             for s in range(1, 6):
                 folder = self.folder(root, c, s)
                 if folder is None:
                     missing.append(f"{c}/{s}")
                     continue
-                ds, _ = run.open(self.dataset, transform, str(folder), f"{self.name} {c}/{s}")
-                cells.append(Cell(f"{self.name}/{c}/{s}", self.name, c, s, {**fingerprint(ds), "source": "prerendered"},
-                                  loop=lambda ds=ds: (ds, None, None)))
+                cells.append(prerendered_cell(run, self.name, self.dataset, c, s, str(folder)))
         if not cells:
             raise DataError(f"{self.name} folder {str(root)!r} holds none of its cells; expected "
                             f"{root}/<corruption>/<severity>/<wnid>/<image>, e.g. {root}/{self.corruptions[0]}/1")

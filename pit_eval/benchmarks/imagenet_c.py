@@ -17,14 +17,14 @@ from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, PROTOCOLS, CorruptedIma
                            check_protocol, compat, parse_corruptions, parse_severities)
 from ..corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_backend,
                                  source_protocol, with_protocol)
-from ..datasets import fingerprint, prerendered_c_root
+from ..datasets import prerendered_c_root
 from ..images import DataError, sample_paths
 from ..loop_metrics import Fingerprint, RowMetric, TopK, finalize, merge_values, metric_names, rows_of, without_rows
 from ..metrics import ALEXNET_ERR, imagenet_c_summary
 from ..results import stable_hash
 from ..stall import StallMeter, merge
 from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, SummaryContext, cell_record, option,
-                   positive, register)
+                   positive, prerendered_cell, register)
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,7 @@ class ImageNetC(Benchmark):
             for s in opts.severities:
                 root = prerendered_c_root(loc, c, s) if opts.imagenet_c_source != "on-the-fly" else None
                 if root is not None:
-                    ds, _ = run.open("imagenet-c", run.transform.prerendered(), root, f"imagenet-c {c}/{s}")
-                    cells.append(Cell(f"imagenet-c/{c}/{s}", self.name, c, s,
-                                      {**fingerprint(ds), "source": "prerendered"}, loop=lambda ds=ds: (ds, None, None)))
+                    cells.append(prerendered_cell(run, self.name, "imagenet-c", c, s, root))
                 elif opts.imagenet_c_source == "prerendered":
                     raise DataError(f"--imagenet-c-source prerendered but {loc.path}/{c}/{s} does not "
                                     "exist; give --imagenet-c DIR or use --imagenet-c-source auto")
