@@ -122,13 +122,12 @@ def scan_class_folders(root: str | os.PathLike, class_names: Sequence[str], what
 
     Folders not in ``class_names`` are an error (a wrong dataset or layout); so are a missing root
     and no images at all. A subset of the classes is allowed (and logged)."""
+    if _SCANS is None:
+        return _scan(Path(root), class_names, what, flag)
     key = (os.path.abspath(root), tuple(class_names))
-    if _SCANS is not None and key in _SCANS:
-        return list(_SCANS[key])
-    samples = _scan(Path(root), class_names, what, flag)
-    if _SCANS is not None:
-        _SCANS[key] = samples
-    return list(samples)
+    if key not in _SCANS:
+        _SCANS[key] = _scan(Path(root), class_names, what, flag)
+    return list(_SCANS[key])       # a copy: a run may thin or select its own
 
 
 def _scan(root: Path, class_names: Sequence[str], what: str, flag: str) -> List[Tuple[str, int]]:

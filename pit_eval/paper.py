@@ -11,11 +11,12 @@ the speed command, reads detection results, then writes the paper report
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from . import benchmarks, references
 from .datasets import DATASETS, IMAGENET_VAL_IMAGES, SUBSET_DATASETS, flag, image_subset, locate, shared_scans
@@ -128,7 +129,7 @@ def make_plan(cfg: PaperConfig) -> Plan:
             for c in t["columns"]:
                 cells.append(_plan_cell(t, m, c, locs, cfg, benches, speed, det))
     weights = {m: dict(cfg.weights).get(m, cfg.default_weights) for m in benches}
-    counts = ImageCounts({n: l.path for n, l in locs.items() if l.path})
+    counts = image_counter({n: l.path for n, l in locs.items() if l.path})
     forwards = {m: sum(_forwards(b, counts, cfg) for b in bs) for m, bs in benches.items()}
     return Plan(cfg, chosen, cells, benches, sample, weights, forwards, speed, det)
 
@@ -161,32 +162,25 @@ def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
     return PlannedCell(t["id"], m, c["id"], "run")
 
 
-class ImageCounts(dict):
-    """Files per located dataset, counted when a benchmark's cost first asks for it: a dataset no
-    planned benchmark reads by count (ImageNet-C's 3.75 M files: its cost is ImageNet val's) is never walked."""
-
-    def __init__(self, paths: Dict[str, str]) -> None:
-        super().__init__()
-        self.paths = paths
-
-    def __missing__(self, name: str) -> int:
-        n = 0
-        for _, _, files in os.walk(self.paths[name]) if name in self.paths else ():
-            n += sum(1 for f in files if not f.startswith("."))
-        self[name] = n
-        return n
-
-    def get(self, name: str, default: int = 0) -> int:
-        return self[name] if name in self.paths else default
+def image_counter(paths: Dict[str, str]) -> Callable[[str], int]:
+    """Files per located dataset (0 for one not located), counted when a benchmark's cost first asks:
+    a dataset no planned benchmark reads by count (ImageNet-C's 3.75 M files: its cost is ImageNet
+    val's) is never walked."""
+    @functools.lru_cache(None)
+    def count(name: str) -> int:
+        if name not in paths:
+            return 0
+        return sum(sum(1 for f in files if not f.startswith(".")) for _, _, files in os.walk(paths[name]))
+    return count
 
 
-def _forwards(b: str, counts: Dict[str, int], cfg: PaperConfig) -> int:
+def _forwards(b: str, count: Callable[[str], int], cfg: PaperConfig) -> int:
     """Forward-pass equivalents of benchmark ``b`` (its own cost estimate)."""
     unit = benchmarks.BENCHMARKS.get(b)
     subset = cfg.robustness.subset
 
     def images(name: str) -> int:
-        n = counts.get(name, 0)
+        n = count(name)
         if subset and name in SUBSET_DATASETS:   # the list names val files: its share of a val-sized set
             n = round(n * len(image_subset(subset)) / IMAGENET_VAL_IMAGES)
         return min(n, cfg.max_images or 10**12)

@@ -86,7 +86,8 @@ def robustness_rows(runs: List[Run]) -> List[Dict[str, object]]:
              "run": r.path.name} for r in runs]
 
 
-def _fmt(v) -> str:
+def fmt(v) -> str:
+    """A table cell: — for none, two decimals for a number."""
     return "—" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
 
 
@@ -95,7 +96,7 @@ def _table_md(rows: List[dict]) -> str:
         return ""
     cols = list(rows[0])
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    out += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    out += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(out)
 
 
@@ -276,7 +277,7 @@ def _html_table(rows: List[dict]) -> str:
         return "<p>none</p>"
     cols = list(rows[0])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

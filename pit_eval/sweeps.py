@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .datasets import shared_scans
+from .engine import EngineConfig
 from .extras import MissingInstall
 from .models import MODEL_ALIASES, resolve_model_name
 from .registry import UnknownNameError
@@ -116,7 +117,7 @@ def run_model(model: SweepModel, out: str, options: Dict[str, Any]) -> dict:
     opts = dict(options)
     if model.weights is not None:
         opts["weights"] = model.weights
-    batch = opts.get("batch_size") or 64
+    batch = opts.get("batch_size") or EngineConfig.batch_size
     retries = []
     t0 = time.time()
     while True:
@@ -137,9 +138,8 @@ def run_model(model: SweepModel, out: str, options: Dict[str, Any]) -> dict:
 def api(models, *, out: str, launcher: str = "none", partition: Optional[str] = None, gpus_per_node: int = 1,
         timeout_min: Optional[int] = None, slurm: Optional[Dict[str, Any]] = None, **options) -> dict:
     """``pit_eval.sweep(["pit_*", "resnet50"], out="sweeps/pit", benchmarks="clean,imagenet-a", ...)``: the
-    sweep command from Python; ``options``: :func:`pit_eval.evaluate`'s keywords, for every model."""
-    from .api import build_config
-    build_config("resnet50", **options)        # unknown keywords raise TypeError with close matches
+    sweep command from Python; ``options``: :func:`pit_eval.evaluate`'s keywords, for every model (an
+    unknown one raises TypeError, with close matches, before any work)."""
     models = (models,) if isinstance(models, str) else tuple(models)
     return run(SweepConfig(models, out, options, launcher, {"partition": partition, "gpus_per_node": gpus_per_node,
                                                              "timeout_min": timeout_min, "extra": dict(slurm or {})}))
@@ -243,17 +243,13 @@ def finish(out: Path, models: List[SweepModel], state: Dict[str, dict]) -> dict:
 
 def leaderboard(result: dict) -> str:
     """The CLI's table: one row per finished model, every metric with a report column."""
-    from .report import Run, robustness_rows
+    from .report import Run, fmt, robustness_rows
     runs = [Run(Path(e["out"])) for e in result["models"] if e.get("status") == "done"]
     rows = robustness_rows(runs)
     if not rows:
         return "no model finished"
     cols = [c for c in rows[0] if c not in ("run",) and any(r.get(c) is not None for r in rows)]
-    width = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in cols}
+    width = {c: max(len(c), *(len(fmt(r.get(c))) for r in rows)) for c in cols}
     lines = ["  ".join(f"{c:{width[c]}s}" for c in cols)]
-    lines += ["  ".join(f"{_cell(r.get(c)):{width[c]}s}" for c in cols) for r in rows]
+    lines += ["  ".join(f"{fmt(r.get(c)):{width[c]}s}" for c in cols) for r in rows]
     return "\n".join(lines)
-
-
-def _cell(v) -> str:
-    return "—" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
