@@ -252,8 +252,9 @@ def open_folder(loc: DataLocation, root: str, transform, on_bad_image: str,
     return ImageList(thin(samples, max_images), transform, on_bad_image, root=root), classes
 
 
-#: the file lists behind this process's fingerprints, by ``files_sha256`` (to say what changed)
-_LISTS: Dict[str, ImageList] = {}
+#: the file lists (``<relative path>|<label>`` lines) behind this process's fingerprints, by
+#: ``files_sha256`` (kept to say what changed)
+_LISTS: Dict[str, List[str]] = {}
 FILE_LISTS = "data-files"     # <results dir>/data-files/<files_sha256>.txt.gz: the lists of finished cells
 
 
@@ -265,11 +266,11 @@ def fingerprint(ds: ImageList) -> dict:
     """What a cell was computed on: its files relative to the dataset root, with their labels (a hash
     and a count), and where the root was (``root``: provenance only, never compared, so a moved
     dataset resumes; :func:`comparable`)."""
-    h = hashlib.sha256()
-    for line in _lines(ds):
+    lines, h = _lines(ds), hashlib.sha256()
+    for line in lines:
         h.update(f"{line}\n".encode())
     sha = h.hexdigest()[:16]
-    _LISTS[sha] = ds
+    _LISTS[sha] = lines
     return {"root": os.path.abspath(ds.root), "images": len(ds), "files_sha256": sha}
 
 
@@ -294,13 +295,13 @@ def save_file_lists(run_dir: os.PathLike, fingerprints) -> None:
     out = Path(run_dir) / FILE_LISTS
     for fp in fingerprints:
         for leaf in _leaves(fp).values():
-            ds, path = _LISTS.get(leaf["files_sha256"]), out / f"{leaf['files_sha256']}.txt.gz"
-            if ds is None or path.exists():
+            lines, path = _LISTS.get(leaf["files_sha256"]), out / f"{leaf['files_sha256']}.txt.gz"
+            if lines is None or path.exists():
                 continue
             out.mkdir(exist_ok=True)
             tmp = path.with_suffix(".tmp")
             with gzip.open(tmp, "wt") as f:
-                f.write("\n".join(_lines(ds)) + "\n")
+                f.write("\n".join(lines) + "\n")
             os.replace(tmp, path)
 
 
@@ -316,11 +317,11 @@ def data_change(run_dir: os.PathLike, old, new) -> str:
             continue
         name = f"{where} " if where else ""
         path = Path(run_dir) / FILE_LISTS / f"{o['files_sha256']}.txt.gz"
-        ds = _LISTS.get(n["files_sha256"])
-        if path.exists() and ds is not None:
+        lines = _LISTS.get(n["files_sha256"])
+        if path.exists() and lines is not None:
             with gzip.open(path, "rt") as f:
                 before = set(f.read().split("\n")) - {""}
-            now = set(_lines(ds))
+            now = set(lines)
             parts.append(f"{name}{len(before - now)} of its {len(before)} files (with their labels) are gone or "
                          f"changed and {len(now - before)} are new, under {n.get('root')}")
         else:
