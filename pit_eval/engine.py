@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
@@ -156,9 +156,7 @@ class Engine:
         return merge_values(metrics, self.gather([mine]))
 
     def cell_values(self, model: nn.Module, dataset: Dataset, desc: str, metrics: Sequence[LoopMetric],
-                    n_cells: int = 1, split: Optional[Callable] = None, *, indices: Optional[Sequence[int]] = None,
-                    loader_batch: Optional[int] = None, class_subset: Optional[Sequence[int]] = None,
-                    perturb: Optional[Callable] = None, meter: Optional[StallMeter] = None) -> List[Dict[str, object]]:
+                    n_cells: int = 1, split: Optional[Callable] = None, **kw) -> List[Dict[str, object]]:
         """This rank's value of each of ``n_cells`` cells evaluated in one pass over ``dataset`` (not
         merged over ranks): ``{"n", "skipped", <metric name>: its value}``.
 
@@ -166,13 +164,23 @@ class Engine:
         their device-side states, read back once at the end. ``split(images, labels, indices, device)``
         turns a loaded batch into groups ``(cell ids, images, labels, indices)`` (default: one group,
         all cell 0); with several cells the groups are re-cut into model batches of exactly
-        ``batch_size``. ``indices``: the samples to evaluate (default: this rank's shard);
+        ``batch_size``. Keywords: those of :meth:`models_cell_values`."""
+        return self.models_cell_values([(model, metrics)], dataset, desc, n_cells, split, **kw)[0]
+
+    def models_cell_values(self, members: Sequence[Tuple[nn.Module, Sequence[LoopMetric]]], dataset: Dataset,
+                           desc: str, n_cells: int = 1, split: Optional[Callable] = None, *,
+                           indices: Optional[Sequence[int]] = None, loader_batch: Optional[int] = None,
+                           class_subset: Optional[Sequence[int]] = None, perturb: Optional[Callable] = None,
+                           meter: Optional[StallMeter] = None) -> List[List[Dict[str, object]]]:
+        """:meth:`cell_values` of several ``(model, metrics)`` members fed the same loaded batches (a
+        dataset decoded and rendered once for all of them): per member, its cells' values, each as if
+        it had run alone. ``indices``: the samples to evaluate (default: this rank's shard);
         ``loader_batch``: samples per loaded batch (default: batch size). ``class_subset``: indices of
         the logits to keep (ImageNet-A/R; labels index into it). ``perturb(model, x, y) -> x'``: an
         input perturbation (attacks) applied on the device. ``meter``: a :class:`StallMeter` that times
         this rank's loop. An unreadable sample counts as skipped in every cell."""
         idx = torch.tensor(class_subset, device=self.device) if class_subset is not None else None
-        states = [m.init(n_cells, self.device) for m in metrics]
+        states = [[m.init(n_cells, self.device) for m in metrics] for _, metrics in members]
         n, skipped = torch.zeros(n_cells, dtype=torch.int64), [0]     # images per cell, on the host
         meter = meter or StallMeter(self.device)
         bar = progress.bar(self.loader(dataset, indices, loader_batch), desc=desc, leave=False, unit="batch",
@@ -192,26 +200,31 @@ class Engine:
         batches = groups() if n_cells == 1 else rebatch(groups(), self.cfg.batch_size)
         for i, (cells, images, labels, ids) in enumerate(meter.timed(batches)):
             meter.begin()
-            x, y = self.to_input(images), labels.to(self.device, non_blocking=True)
-            if perturb is not None:
-                with self.autocast():
-                    x = perturb(model, x, y)
-            with torch.inference_mode(), self.autocast():
-                logits = model(x)
-            logits = logits.float() if idx is None else logits.float()[:, idx]
-            batch = Batch(cells.to(self.device, non_blocking=True), logits, y,
-                          ids.to(self.device, non_blocking=True))
-            for m, state in zip(metrics, states):
-                m.update(state, batch)
+            x0, y = self.to_input(images), labels.to(self.device, non_blocking=True)
+            cells_d, ids_d = cells.to(self.device, non_blocking=True), ids.to(self.device, non_blocking=True)
+            for (model, metrics), member_states in zip(members, states):
+                x = x0
+                if perturb is not None:
+                    with self.autocast():
+                        x = perturb(model, x0, y)
+                with torch.inference_mode(), self.autocast():
+                    logits = model(x)
+                logits = logits.float() if idx is None else logits.float()[:, idx]
+                batch = Batch(cells_d, logits, y, ids_d)
+                for m, state in zip(metrics, member_states):
+                    m.update(state, batch)
             n += torch.bincount(cells, minlength=n_cells)
             meter.end()
             if i % 8 == 7 and not bar.disable:
                 busy = meter.busy_so_far()
                 if busy is not None:
                     bar.set_postfix_str(f"device busy {100 * busy:.0f} %", refresh=False)
-        read = [m.read(state, n_cells) for m, state in zip(metrics, states)]
-        return [{"n": int(n[k]), "skipped": skipped[0], **{m.name: r[k] for m, r in zip(metrics, read)}}
-                for k in range(n_cells)]
+        out = []
+        for (_, metrics), member_states in zip(members, states):
+            read = [m.read(state, n_cells) for m, state in zip(metrics, member_states)]
+            out.append([{"n": int(n[k]), "skipped": skipped[0], **{m.name: r[k] for m, r in zip(metrics, read)}}
+                        for k in range(n_cells)])
+        return out
 
     def run_journalled(self, journal, done: Dict[str, dict], keys: Sequence[str], work: Callable,
                        on_round: Optional[Callable[[List[dict]], None]] = None, per_round: int = 0,

@@ -3,11 +3,12 @@ skip-aware collation) that every classification benchmark reads; ``DataError``, 
 data. Where each dataset lives, its layout and labels: :mod:`pit_eval.datasets`."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,6 +22,12 @@ logger = logging.getLogger(__name__)
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 SAMPLE_ROOT = Path(__file__).parent / "assets" / "sample"
 SAMPLE_NOTE = "sample data — not comparable to the paper"
+
+
+def sample_photographs() -> List[Path]:
+    """The embedded sample's val photographs (SOURCES.json ``val``), sorted; not its drawing."""
+    names = json.loads((SAMPLE_ROOT / "SOURCES.json").read_text())["val"]
+    return sorted(p for p in (SAMPLE_ROOT / "imagenet" / "val").rglob("*") if p.is_file() and p.stem in names)
 
 
 class DataError(ValueError):

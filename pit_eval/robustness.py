@@ -6,6 +6,7 @@ and the loop over the benchmarks' cells; it names no benchmark. How a run is bui
 docs/architecture.md; the results format: docs/results.md."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -199,19 +200,32 @@ class RobustnessRun:
                 "max_images": self.cfg.max_images, "sample_data": self.sample,
                 **({"subset": self.cfg.subset} if self.cfg.subset else {})}
 
-    def run(self) -> dict:
+    def run_dir(self) -> RunDir:
+        """This run's results directory (made or checked against this run; enter it to hold its lock)."""
         cfg, eng = self.cfg, self.engine
-        out = cfg.out or default_out(cfg.model, self.sample)
         if eng.world > 1:
             torch.distributed.barrier() if not eng.is_main else None
-        rd = RunDir(out, "robustness", self.identity(), cfg.to_dict(), force=cfg.force,
+        rd = RunDir(self.out, "robustness", self.identity(), cfg.to_dict(), force=cfg.force,
                     writer=eng.is_main, extra_meta={"datasets": self._dataset_meta()},
                     settings=eng.cell_settings(), run_info={"engine": eng.describe()})
         if eng.world > 1 and eng.is_main:
             torch.distributed.barrier()
+        return rd
+
+    @property
+    def out(self) -> str:
+        return self.cfg.out or default_out(self.cfg.model, self.sample)
+
+    def pending(self, rd: RunDir) -> List[Cell]:
+        """The cells still to compute in ``rd`` (entered), its records read with today's names."""
+        rd.cells = {k: self._upgrade(r) for k, r in rd.cells.items()}
+        return self._todo(rd)
+
+    def run(self) -> dict:
+        cfg, eng, out = self.cfg, self.engine, self.out
+        rd = self.run_dir()
         with rd:
-            rd.cells = {k: self._upgrade(r) for k, r in rd.cells.items()}
-            todo = self._todo(rd)
+            todo = self.pending(rd)
             logger.info("%d cell(s) planned, %d to run, results in %s", len(self.cells), len(todo), out)
             bar = progress.bar(total=len(todo), desc="cells", unit="cell", disable=cfg.engine.quiet or not eng.is_main)
             lines = progress.LineLog(len(todo), enabled=not cfg.engine.quiet and eng.is_main)
@@ -350,6 +364,25 @@ class RobustnessRun:
 
     def _dataset_meta(self) -> dict:
         return {n: {"path": l.path, "origin": l.origin} for n, l in self.locations.items()}
+
+
+def run_together(runs: List["RobustnessRun"], names: List[str]) -> int:
+    """Before a sweep group's models run one by one: each benchmark's passes that several of them have
+    pending are offered to the benchmark to compute together (:meth:`Benchmark.run_passes_together`,
+    e.g. one render of model-independent images for all); each model's own run then finds them
+    journalled and records its cells as if it had run alone. Returns how many model passes were shared."""
+    pending: Dict[str, list] = {}
+    with contextlib.ExitStack() as stack:
+        for run, name in zip(runs, names):
+            rd = stack.enter_context(run.run_dir())
+            for group in shared_passes(run.pending(rd)):
+                if group[0].shared_pass is not None:
+                    pending.setdefault(group[0].shared_pass, []).append(((group, run, rd), name))
+        shared = 0
+        for members in (m for m in pending.values() if len(m) > 1):
+            unit = benchmarks.BENCHMARKS.get(members[0][0][0][0].benchmark)   # the first cell's
+            shared += unit.run_passes_together([x for x, _ in members], [n for _, n in members])
+        return shared
 
 
 def shared_passes(cells: List[Cell]) -> List[List[Cell]]:

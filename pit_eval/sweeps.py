@@ -18,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .datasets import shared_scans
 from .engine import EngineConfig
@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 SWEEP_FILE = "sweep.json"
 LAUNCHERS = ("none", "local", "slurm")
 SUBMITIT_INSTALL = "pip install submitit==1.5.4"
+#: the most models held at once for one shared render (a group closes earlier when they fill half the device)
+RENDER_GROUP = 8
+#: the share of the accelerator's memory a render group's models may hold
+DEVICE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class SweepConfig:
     options: Dict[str, Any] = field(default_factory=dict)   # pit_eval.evaluate keywords, for every model
     launcher: str = "none"
     slurm: Dict[str, Any] = field(default_factory=dict)     # partition, gpus_per_node, timeout_min, extra
+    render_group: int = RENDER_GROUP   # models that share one render (on-the-fly ImageNet-C); 1: none
 
 
 def load_state(out: Path) -> Dict[str, dict]:
@@ -136,13 +141,15 @@ def run_model(model: SweepModel, out: str, options: Dict[str, Any]) -> dict:
 
 
 def api(models, *, out: str, launcher: str = "none", partition: Optional[str] = None, gpus_per_node: int = 1,
-        timeout_min: Optional[int] = None, slurm: Optional[Dict[str, Any]] = None, **options) -> dict:
+        timeout_min: Optional[int] = None, slurm: Optional[Dict[str, Any]] = None, render_group: int = RENDER_GROUP,
+        **options) -> dict:
     """``pit_eval.sweep(["pit_*", "resnet50"], out="sweeps/pit", benchmarks="clean,imagenet-a", ...)``: the
     sweep command from Python; ``options``: :func:`pit_eval.evaluate`'s keywords, for every model (an
     unknown one raises TypeError, with close matches, before any work)."""
     models = (models,) if isinstance(models, str) else tuple(models)
     return run(SweepConfig(models, out, options, launcher, {"partition": partition, "gpus_per_node": gpus_per_node,
-                                                             "timeout_min": timeout_min, "extra": dict(slurm or {})}))
+                                                             "timeout_min": timeout_min, "extra": dict(slurm or {})},
+                           render_group))
 
 
 def run(cfg: SweepConfig) -> dict:
@@ -151,6 +158,8 @@ def run(cfg: SweepConfig) -> dict:
     from .api import build_config
     if cfg.launcher not in LAUNCHERS:
         raise ValueError(f"--launcher must be one of {', '.join(LAUNCHERS)}, got {cfg.launcher!r}")
+    if cfg.render_group < 1:
+        raise ValueError(f"--render-group must be 1 (no shared render) or more, got {cfg.render_group}")
     models = expand_models(cfg.models)
     for m in models:         # bad options and bad weights values stop here, not after the first model
         build_config(m.name, **{**cfg.options, **({"weights": m.weights} if m.weights else {})}).validate()
@@ -160,33 +169,82 @@ def run(cfg: SweepConfig) -> dict:
     logger.info("sweep of %d model(s) into %s (%s)", len(models), out,
                 ", ".join(f"{m.name}: {state[m.name]['status']}" if m.name in state else m.name for m in models))
     if cfg.launcher == "none":
-        _run_here(models, cfg, out, state)
+        _run_here(models, cfg, out, state, lambda: _save(out, cfg, state))
     else:
         _run_submitit(models, cfg, out, state)
     return finish(out, models, state)
 
 
-def _run_here(models: List[SweepModel], cfg: SweepConfig, out: Path, state: Dict[str, dict]) -> None:
+def _run_here(models: List[SweepModel], cfg: SweepConfig, out: Path, state: Dict[str, dict],
+              save: Callable[[], None] = lambda: None) -> None:
+    """The models in groups: a group's shared passes first (one render for all), then each model's run;
+    ``save()`` after each change of ``state``."""
     with shared_scans():         # each dataset folder scanned once for all the models
-        for m in models:
-            _run_one_here(m, cfg, out, state)
+        rest, share = list(models), cfg.render_group > 1
+        while rest:
+            group = rest[:cfg.render_group] if share else rest
+            pending = [m for m in group if state.get(m.name, {}).get("status") != "done"]
+            if share and len(pending) > 1:
+                took, share = _share_renders(pending, cfg, out)
+                group = rest[:rest.index(pending[took - 1]) + 1]
+            for m in group:
+                _run_one_here(m, cfg, out, state, save)
+            rest = rest[len(group):]
 
 
-def _run_one_here(m: SweepModel, cfg: SweepConfig, out: Path, state: Dict[str, dict]) -> None:
+def _share_renders(candidates: List[SweepModel], cfg: SweepConfig, out: Path) -> Tuple[int, bool]:
+    """Build up to ``render_group`` of the candidates (fewer when they fill :data:`DEVICE_SHARE` of
+    the accelerator) and let them compute their shared passes together
+    (:func:`pit_eval.robustness.run_together`). Returns how many candidates the group took and whether
+    the plan has anything to share (False: the rest of the sweep runs model by model). A model that
+    cannot be built is left to its own run, which records the failure; a failing shared pass only
+    costs the sharing."""
+    import torch
+    from .api import build_config
+    from .robustness import RobustnessRun, run_together
+    runs, names, took = [], [], 0
+    try:
+        for m in candidates:
+            took += 1
+            try:
+                opts = {**cfg.options, **({"weights": m.weights} if m.weights else {})}
+                runs.append(RobustnessRun(build_config(m.name, out=str(out / m.folder), **opts)))
+                names.append(m.name)
+            except Exception as e:      # its own run reports it
+                logger.warning("%s: not in the shared render (%s: %s)", m.name, type(e).__name__, e)
+            device = runs[0].engine.device if runs else None
+            if device is not None and device.type == "cuda":
+                free, total = torch.cuda.mem_get_info(device)
+                if total - free > DEVICE_SHARE * total:
+                    logger.info("render group closed at %d model(s): they hold %.0f %% of the device memory",
+                                len(runs), 100 * (total - free) / total)
+                    break
+        return took, len(runs) < 2 or run_together(runs, names) > 0
+    except Exception as e:  # a CUDA out-of-memory included: the models still render alone
+        logger.warning("the shared render of %s failed (%s: %s); each model renders alone", ", ".join(names),
+                       type(e).__name__, e)
+        return took, True
+    finally:
+        del runs
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _run_one_here(m: SweepModel, cfg: SweepConfig, out: Path, state: Dict[str, dict], save: Callable[[], None]) -> None:
     t0 = time.time()
     state[m.name] = {"model": m.name, "status": "running", "error": None, "out": str(out / m.folder)}
-    _save(out, cfg, state)
+    save()
     try:
         state[m.name] = run_model(m, str(out), cfg.options)
     except KeyboardInterrupt:
         state[m.name] = {**state[m.name], "status": "interrupted", "seconds": round(time.time() - t0, 1)}
-        _save(out, cfg, state)
+        save()
         raise
     except Exception as e:      # any model's failure is recorded; the next one starts
         logger.error("%s failed: %s: %s", m.name, type(e).__name__, e)
         state[m.name] = {**state[m.name], "status": "failed", "error": f"{type(e).__name__}: {e}",
                          "seconds": round(time.time() - t0, 1)}
-    _save(out, cfg, state)
+    save()
 
 
 def _executor(cfg: SweepConfig, out: Path):
@@ -196,13 +254,15 @@ def _executor(cfg: SweepConfig, out: Path):
         raise MissingInstall(f"--launcher {cfg.launcher} submits through submitit, which is not installed: "
                              f"{SUBMITIT_INSTALL}") from None
     folder = out / "submitit" / "%j"
+    ranks = int(cfg.slurm.get("gpus_per_node") or 1)
     if cfg.launcher == "local":
         ex = submitit.LocalExecutor(folder=str(folder))
-        ex.update_parameters(timeout_min=int(cfg.slurm.get("timeout_min") or 60 * 24))
+        ex.update_parameters(timeout_min=int(cfg.slurm.get("timeout_min") or 60 * 24), tasks_per_node=ranks,
+                             gpus_per_node=ranks if _has_cuda() else 0)
         return ex
     ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
-    params = {"timeout_min": int(cfg.slurm.get("timeout_min") or 60 * 24), "nodes": 1, "tasks_per_node": 1,
-              "gpus_per_node": int(cfg.slurm.get("gpus_per_node") or 1)}
+    params = {"timeout_min": int(cfg.slurm.get("timeout_min") or 60 * 24), "nodes": 1, "tasks_per_node": ranks,
+              "gpus_per_node": ranks}
     if cfg.slurm.get("partition"):
         params["slurm_partition"] = cfg.slurm["partition"]
     for k, v in (cfg.slurm.get("extra") or {}).items():
@@ -211,24 +271,49 @@ def _executor(cfg: SweepConfig, out: Path):
     return ex
 
 
+def _has_cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def run_job(models: List[SweepModel], cfg: SweepConfig, out: str) -> List[dict]:
+    """One submitit job: a render group's models, one after another, as a local sweep runs them; with
+    several tasks (``--gpus-per-node``), each task is a rank of every model's run (the torch.distributed
+    environment torchrun would set, from submitit's job environment). Returns the models' sweep.json
+    entries (rank 0's are the job's result)."""
+    import submitit
+    if submitit.JobEnvironment().num_tasks > 1:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    state: Dict[str, dict] = {}
+    _run_here(models, cfg, Path(out), state)
+    return [state[m.name] for m in models]
+
+
 def _run_submitit(models: List[SweepModel], cfg: SweepConfig, out: Path, state: Dict[str, dict]) -> None:
-    """One job per model; the sweep waits for them, recording each job id as it is submitted."""
+    """One job per render group (``render_group`` models: they share a render inside the job); the
+    sweep waits for them, recording each job id as it is submitted."""
     ex = _executor(cfg, out)
+    pending = [m for m in models if state.get(m.name, {}).get("status") != "done"]
     jobs = []
-    for m in models:
-        job = ex.submit(run_model, m, str(out), cfg.options)
-        state[m.name] = {"model": m.name, "status": "submitted", "error": None, "out": str(out / m.folder),
-                         "job_id": job.job_id, "launcher": cfg.launcher}
-        jobs.append((m, job))
-        logger.info("%s: submitted as job %s", m.name, job.job_id)
+    for i in range(0, len(pending), cfg.render_group):
+        group = pending[i:i + cfg.render_group]
+        job = ex.submit(run_job, group, cfg, str(out))
+        for m in group:
+            state[m.name] = {"model": m.name, "status": "submitted", "error": None, "out": str(out / m.folder),
+                             "job_id": job.job_id, "launcher": cfg.launcher}
+        jobs.append((group, job))
+        logger.info("%s: submitted as job %s", ", ".join(m.name for m in group), job.job_id)
     _save(out, cfg, state)
-    for m, job in jobs:
+    for group, job in jobs:
         try:
-            state[m.name] = {**job.result(), "job_id": job.job_id, "launcher": cfg.launcher}
+            entries = {e["model"]: e for e in job.results()[0]}
         except Exception as e:      # submitit re-raises the job's exception (FailedJobError for a lost job)
             msg = str(e).strip().splitlines()
-            state[m.name] = {**state[m.name], "status": "failed", "error": f"{type(e).__name__}: {msg[-1] if msg else e}"}
-            logger.error("%s (job %s) failed: %s", m.name, job.job_id, state[m.name]["error"])
+            error = f"{type(e).__name__}: {msg[-1] if msg else e}"
+            entries = {m.name: {**state[m.name], "status": "failed", "error": error} for m in group}
+            logger.error("job %s (%s) failed: %s", job.job_id, ", ".join(m.name for m in group), error)
+        for m in group:
+            state[m.name] = {**entries[m.name], "job_id": job.job_id, "launcher": cfg.launcher}
         _save(out, cfg, state)
 
 

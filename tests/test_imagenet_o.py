@@ -100,7 +100,7 @@ def test_measures_equal_eval_many_models_with_real_weights(tmp_path, lite0_weigh
     assert 0 < auroc < 1 and 0 < fpr <= 1
     assert (e["auroc"], e["aupr"], e["fpr95"]) == pytest.approx((auroc, aupr, fpr), abs=1e-9)
     # only the two classes with an ImageNet-O folder are in-distribution; the scores came from the clean pass
-    assert e["n"] == n_out == 15 and e["in_distribution"]["n"] == n_in and e["in_distribution"]["classes"] == 2
+    assert e["n"] == n_out == 18 and e["in_distribution"]["n"] == n_in and e["in_distribution"]["classes"] == 2
     assert e["in_distribution"]["source"].startswith("clean cell")
     assert not (tmp_path / "r/predictions/imagenet-o/in-distribution.parquet").exists()
     # alone, the benchmark scores the same val images in a pass of its own: the same numbers

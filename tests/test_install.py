@@ -35,7 +35,7 @@ def test_core_install_runs_robustness_paper_and_api_without_detection_packages(t
     assert (tmp_path / "p" / "report" / "paper.md").is_file()
     r = _core("import pit_eval\nres = pit_eval.evaluate('pit_ti', weights='random', benchmarks='clean', "
               "out='api', quiet=True)\nprint(res['benchmarks']['clean']['n'])", tmp_path)
-    assert r.returncode == 0 and r.stdout.strip() == "5", r.stderr[-3000:]
+    assert r.returncode == 0 and r.stdout.strip() == "6", r.stderr[-3000:]
     # the paper plan lists the detection rows as needing the detection install
     r = _core(cli + "sys.exit(main(['paper', '--dry-run', '--out', 'p2']))", tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -80,7 +80,7 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path):
     assert "sample data — not comparable to the paper" in r.stdout
     assert re.search(r"clean top-1 +0\.00 \[0\.00, 52\.18\] · 73 \[pit_readme\]", r.stdout), r.stdout  # paper.json, packaged
     s = json.loads(next(work.glob("results/robustness/*/summary.json")).read_text())
-    assert s["benchmarks"]["clean"]["n"] == 5 and s["benchmarks"]["bgc"]["n_foregrounds"] == 3
+    assert s["benchmarks"]["clean"]["n"] == 6 and s["benchmarks"]["bgc"]["n_foregrounds"] == 3
 
 
 def test_logs_to_a_file_are_plain_lines_one_per_cell(tmp_path):
@@ -93,7 +93,7 @@ def test_logs_to_a_file_are_plain_lines_one_per_cell(tmp_path):
     text = log.read_text()
     assert r.returncode == 0, text[-3000:]
     assert "\x1b" not in text and "\r" not in text
-    cells = re.findall(r"INFO pit_eval\.progress: (\d+)/4 cell (\S+): top-1 [\d.]+ % of 5 · [\d.]+ img/s · ETA \d+:\d\d:\d\d", text)
+    cells = re.findall(r"INFO pit_eval\.progress: (\d+)/4 cell (\S+): top-1 [\d.]+ % of 6 · [\d.]+ img/s · ETA \d+:\d\d:\d\d", text)
     assert [c[1] for c in cells] == ["clean", "imagenet-c/fog/1", "imagenet-c/snow/1",
                                      "fgsm/eps=1/steps=1/step=None/rs=False"]
     assert len(re.findall(r"INFO pit_eval\.progress: \d/2 ImageNet-C block images-", text)) == 2

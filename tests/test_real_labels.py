@@ -16,7 +16,7 @@ from pit_eval.robustness import RobustnessConfig, RobustnessRun
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_VAL = ROOT / "pit_eval/assets/sample/imagenet/val"
 #: val number of each sample photograph, and its ReaL label set (one empty: left out)
-NUMBERS = {"chelsea": 7, "coffee": 120, "rocket": 3000, "camera": 45000, "clock": 50000}
+NUMBERS = {"chelsea": 7, "coffee": 120, "rocket": 3000, "camera": 45000, "clock": 50000, "drawn_digital_clock": 30000}
 
 
 def _val_tree(root: Path, sets: dict) -> Path:
@@ -46,12 +46,13 @@ def test_real_top1_equals_timms_real_labels_imagenet(tmp_path):
     w = imagenet_wnids()
     sets = {"chelsea": [w.index("n02123045"), w.index("n02123159")],        # tabby, tiger cat
             "coffee": [w.index("n07920052")], "rocket": [w.index("n04548280")],  # the clock's class: wrong
-            "camera": [], "clock": [w.index("n04548280"), w.index("n03196217")]}
+            "camera": [], "clock": [w.index("n04548280"), w.index("n03196217")],
+            "drawn_digital_clock": [w.index("n03196217")]}
     val = _val_tree(tmp_path, sets)
     s = _run(tmp_path / "r", val)      # auto: the real.json beside the val folder
     cell = json.loads((tmp_path / "r/cells.jsonl").read_text().splitlines()[-1])
     real = cell["real"]
-    assert real["labels"].endswith("real.json (beside the val folder)") and real["n"] == 4
+    assert real["labels"].endswith("real.json (beside the val folder)") and real["n"] == 5
     df = pit_eval.predictions(tmp_path / "r", "clean")
     out = torch.zeros(len(df), 1000)
     for i, top5 in enumerate(df["top5"]):
@@ -61,7 +62,7 @@ def test_real_top1_equals_timms_real_labels_imagenet(tmp_path):
     ref.add_result(out)
     assert 100 * real["acc1"] == pytest.approx(ref.get_accuracy(1), abs=1e-9)
     assert 100 * real["acc5"] == pytest.approx(ref.get_accuracy(5), abs=1e-9)
-    assert 0 < real["correct1"] < 4, real      # the wrong set for the rocket photo fails
+    assert 0 < real["correct1"] < 5, real      # the wrong set for the rocket photo fails
     assert s["benchmarks"]["clean"]["real"]["acc1"] == real["acc1"]
     assert any(r["metric"] == "clean ImageNet-ReaL top-1" for r in s["reference"])
 

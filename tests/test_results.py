@@ -92,16 +92,16 @@ def test_killed_pass_is_not_resumed_under_other_settings(tmp_path, monkeypatch, 
     pass afresh (its journal has another name)."""
     out = tmp_path / "r"
     kw = dict(benchmarks=("imagenet-c",), corruptions=("gaussian_noise",), severities=(1,), imagenet_c_block=2)
-    kill_on_call(Engine, "cell_values", 2)
+    kill_on_call(Engine, "models_cell_values", 2)
     with pytest.raises(KeyboardInterrupt):
         _run(out, **kw)
     monkeypatch.undo()
     seen = []
-    orig = Engine.cell_values
-    monkeypatch.setattr(Engine, "cell_values", lambda self, *a, **k: seen.append(k["indices"]) or
+    orig = Engine.models_cell_values
+    monkeypatch.setattr(Engine, "models_cell_values", lambda self, *a, **k: seen.append(k["indices"]) or
                         orig(self, *a, **k))
     _run(out, amp="bf16", **kw)
-    assert seen == [range(0, 2), range(2, 4), range(4, 5)], seen
+    assert seen == [range(0, 2), range(2, 4), range(4, 6)], seen
     assert len(list(out.glob("imagenet-c-pass-*.jsonl"))) == 2
 
 
@@ -150,11 +150,11 @@ def test_truncated_predictions_file_is_named_and_recomputed(tmp_path, evaluated,
                for r in caplog.records), [r.getMessage() for r in caplog.records]
     after = _cells(out)
     assert after["clean"]["pred_fingerprint"] == before["clean"]["pred_fingerprint"]
-    assert pq_rows(path) == 5
+    assert pq_rows(path) == 6
     path.unlink()
     evaluated.clear()
     _run(out, benchmarks=("clean", "fgsm"))
-    assert evaluated == ["clean"] and pq_rows(path) == 5
+    assert evaluated == ["clean"] and pq_rows(path) == 6
 
 
 def pq_rows(path) -> int:

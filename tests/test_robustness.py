@@ -39,7 +39,7 @@ def test_sample_run_summary_and_files(tmp_path):
     assert "sample data — not comparable to the paper" in s["flags"]
     assert any("random weights" in f for f in s["flags"])
     b = s["benchmarks"]
-    assert b["clean"]["n"] == 5 and b["imagenet-a"]["n"] == 1
+    assert b["clean"]["n"] == 6 and b["imagenet-a"]["n"] == 1
     assert set(b["imagenet-c"]["grid"]) == {"gaussian_noise/1", "gaussian_noise/2", "glass_blur/1", "glass_blur/2"}
     assert b["imagenet-c"]["mce"] is None  # only 2 of 15 corruptions, 2 of 5 severities
     assert len(b["occlusion"]["acc1"]) == 4 and "auc" in b["occlusion"]
@@ -55,9 +55,9 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_on_c
     """Killed inside the ImageNet-C pass (blocks of 2 images): the finished block is kept and the
     resumed run evaluates only what is left; the results equal an uninterrupted run's."""
     from pit_eval.engine import Engine
-    kw = dict(benchmarks=("clean", "imagenet-c"), imagenet_c_block=2)  # 5 images: blocks 0-2, 2-4, 4-5
+    kw = dict(benchmarks=("clean", "imagenet-c"), imagenet_c_block=2)  # 6 images: blocks 0-2, 2-4, 4-6
     full = _run(tmp_path / "full", **kw)
-    orig = kill_on_call(Engine, "cell_values", 3)  # clean, block 0-2, killed in block 2-4
+    orig = kill_on_call(Engine, "models_cell_values", 3)  # clean, block 0-2, killed in block 2-4
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path / "part", **kw)
     assert [c["key"] for c in _cells(tmp_path / "part")] == ["clean"]
@@ -66,10 +66,10 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, monkeypatch, kill_on_c
     with open(journal, "a") as f:
         f.write('{"key": "images-2-')  # a torn record, as a kill mid-write leaves
     seen = []
-    monkeypatch.setattr(Engine, "cell_values", lambda self, *a, **k: seen.append(k.get("indices")) or
+    monkeypatch.setattr(Engine, "models_cell_values", lambda self, *a, **k: seen.append(k.get("indices")) or
                         orig(self, *a, **k))
     resumed = _run(tmp_path / "part", **kw)
-    assert seen == [range(2, 4), range(4, 5)], f"re-ran finished work: {seen}"
+    assert seen == [range(2, 4), range(4, 6)], f"re-ran finished work: {seen}"
     for s in (full, resumed):
         s["weights"] = None
     assert _strip(resumed["benchmarks"]) == _strip(full["benchmarks"])
@@ -99,7 +99,7 @@ def test_decode_once_pass_gives_the_cell_by_cell_predictions(tmp_path, monkeypat
     run = RobustnessRun(cfg)
     run.run()
     passes = 2 if backend == "torch" else 1
-    assert sorted(loads) == sorted(list(range(6)) * passes), "each image decoded once per pass"
+    assert sorted(loads) == sorted(list(range(7)) * passes), "each image decoded once per pass"
     cells = {c["key"]: c for c in _cells(tmp_path / "r")}
     assert len(cells) == 8
     from pit_eval.corruptions import ImageNetCPass
@@ -109,8 +109,17 @@ def test_decode_once_pass_gives_the_cell_by_cell_predictions(tmp_path, monkeypat
         alone = finalize(metrics, run.engine.cell_values(run.model, one, cell.key, metrics, 1, one.split)[0])
         alone = {k: alone[k] for k in ("n", "skipped", "correct1", "correct5", "pred_fingerprint", "ece", "nll",
                                        "brier", "calibration_bins")}
-        assert alone["n"] == 5 and alone["skipped"] == 1
-        assert {k: cells[cell.key][k] for k in alone} == alone, cell.key
+        assert alone["n"] == 6 and alone["skipped"] == 1
+        # counts and prediction fingerprints exactly; the probabilities' sums to float32's batch-composition digits
+        exact = ("n", "skipped", "correct1", "correct5", "pred_fingerprint")
+        assert {k: cells[cell.key][k] for k in exact} == {k: alone[k] for k in exact}, cell.key
+        for k in ("ece", "nll", "brier"):
+            assert cells[cell.key][k] == pytest.approx(alone[k], rel=1e-6), (cell.key, k)
+        bins, alone_bins = cells[cell.key]["calibration_bins"], alone["calibration_bins"]
+        assert bins["count"] == alone_bins["count"] and bins["accuracy"] == alone_bins["accuracy"], cell.key
+        assert [c is None for c in bins["confidence"]] == [c is None for c in alone_bins["confidence"]]
+        assert [c for c in bins["confidence"] if c is not None] == pytest.approx(
+            [c for c in alone_bins["confidence"] if c is not None], rel=1e-6), cell.key
     # the fingerprints tell the cells apart: the check above could fail
     assert len({c["pred_fingerprint"] for c in cells.values()}) > 1
     assert len({c["correct1"] for c in cells.values()}) > 1
@@ -147,7 +156,7 @@ def test_prerendered_imagenet_c_tree_is_read(tmp_path):
     s = _run(tmp_path / "r", benchmarks=("imagenet-c",), imagenet_c_source="prerendered",
              paths=(("imagenet", str(clean)), ("imagenet-c", str(tmp_path / "ic"))))
     ic = s["benchmarks"]["imagenet-c"]
-    assert ic["sources"] == ["prerendered"] and ic["images_per_cell"] == 5
+    assert ic["sources"] == ["prerendered"] and ic["images_per_cell"] == 6
     cells = _cells(tmp_path / "r")
     assert all(c["data"]["root"].startswith(str(tmp_path / "ic")) for c in cells)
     with pytest.raises(DataError, match="does not exist"):
@@ -195,9 +204,9 @@ def test_two_ranks_equal_one_rank(tmp_path):
     import pit_eval
     for key in ("clean", "imagenet-c/glass_blur/1", "in9/original", "autoattack/eps=4/n=3"):
         p1, p2 = (pit_eval.predictions(tmp_path / d, key) for d in ("one", "two"))
-        assert p1.drop(columns=["top5_prob", "p_label", "sum_p2"]).astype(str).equals(
-            p2.drop(columns=["top5_prob", "p_label", "sum_p2"]).astype(str)), key
-    assert all(v[0] == 5 for k, v in c1.items() if not k.startswith(("in9/", "bgc", "autoattack"))), c1
+        floats = [c for c in p1.columns if c in ("top5_prob", "p_label", "sum_p2") or c.startswith("msp")]
+        assert p1.drop(columns=floats).astype(str).equals(p2.drop(columns=floats).astype(str)), key
+    assert all(v[0] == 6 for k, v in c1.items() if not k.startswith(("in9/", "bgc", "autoattack"))), c1
     assert c1["bgc"][0] == 3 and c1["in9/only_bg_t"][0] == 8, c1
     flags = [sorted(next(p for p in d.glob("bgc-*.jsonl") if ".progress." not in p.name).read_text().splitlines())
              for d in (tmp_path / "one", tmp_path / "two")]
@@ -234,12 +243,15 @@ def test_demo_default_run_within_5_minutes(tmp_path):
     s = json.loads((tmp_path / "results/robustness/pit_s-sample/summary.json").read_text())
     assert set(s["benchmarks"]) == {"clean", "imagenet-c", "imagenet-a", "imagenet-r",
                                     "imagenet-sketch", "imagenet-v2", "occlusion", "fgsm", "pgd", "in9", "bgc",
-                                    "shape-bias", "imagenet-c-bar", "imagenet-3dcc", "objectnet"}
+                                    "shape-bias", "imagenet-c-bar", "imagenet-3dcc", "objectnet", "imagenet-o"}
     assert len(s["benchmarks"]["imagenet-c"]["grid"]) == 95
     # the stand-ins of the pre-rendered sets (C-bar's folder named by its parameter) and of ObjectNet
     assert set(s["benchmarks"]["imagenet-c-bar"]["grid"]) == {"checkerboard_cutout/2", "checkerboard_cutout/3"}
     assert set(s["benchmarks"]["imagenet-3dcc"]["grid"]) == {"low_light/1"}
-    assert s["benchmarks"]["objectnet"]["n"] == 3 and "imagenet-o" not in s["benchmarks"]
+    assert s["benchmarks"]["objectnet"]["n"] == 3
+    o = s["benchmarks"]["imagenet-o"]          # its stand-in: 2 out, the drawn clock of val in
+    assert o["n"] == 2 and o["in_distribution"] == {"n": 1, "classes": 1, "source": "clean cell (predictions/clean.parquet)"}
+    assert 0 <= o["auroc"] <= 1 and 0 <= o["fpr95"] <= 1
     assert s["benchmarks"]["imagenet-c"]["mce"] is not None
     # the effective-robustness rows, labelled as sample data (random weights: top-1 0 has no logit)
     for shift in ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"):

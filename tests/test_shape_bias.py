@@ -123,7 +123,7 @@ def test_equals_a_plain_reimplementation_with_real_weights(tmp_path, lite0_weigh
     assert len(set(responses)) > 2, responses          # real decisions, not one category
     assert 0 < sb["shape_fraction"] and 0 < sb["texture_fraction"]
     assert (sb["shape_bias"], sb["shape_fraction"], sb["texture_fraction"]) == pytest.approx((bias, shape, texture))
-    assert sb["n"] == k == 20
+    assert sb["n"] == k == 24
 
 
 @pytest.mark.parametrize("bad, message", [

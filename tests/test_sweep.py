@@ -18,6 +18,11 @@ PY = sys.executable
 FAST = ["--benchmarks", "clean,imagenet-a", "--workers", "0", "--batch-size", "4", "--quiet", "--device", "cpu"]
 
 
+def _sample_val():
+    from pit_eval.images import SAMPLE_ROOT
+    return [p for p in (SAMPLE_ROOT / "imagenet/val").rglob("*") if p.is_file()]
+
+
 def _sweep(out: Path, models_file: Path):
     return subprocess.run([PY, str(ROOT / "run_eval.py"), "sweep", "--models", f"@{models_file}", "--weights", "random",
                            "--out", str(out), *FAST], capture_output=True, text=True, timeout=600, cwd=ROOT)
@@ -65,14 +70,22 @@ def test_models_are_expanded_and_unknown_ones_refused_before_any_work(tmp_path):
         pit_eval.sweep(["test_vit"], out=str(tmp_path / "s"), benchmark="clean")
 
 
-def test_local_launcher_completes_a_two_model_sweep(tmp_path):
-    res = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), launcher="local", weights="random",
-                         benchmarks="clean", workers=0, batch_size=4, quiet=True, device="cpu")
+def test_local_launcher_completes_a_two_model_sweep_with_two_ranks_per_job(tmp_path):
+    """One submitit job for the render group; its two tasks are the two (gloo) ranks of each model's run,
+    set up from submitit's job environment as torchrun would; the cells equal a one-process run's."""
+    kw = dict(weights="random", benchmarks="clean", workers=0, batch_size=4, quiet=True, device="cpu")
+    res = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), launcher="local", gpus_per_node=2, **kw)
     assert not res["failed"] and [e["status"] for e in res["models"]] == ["done", "done"]
     doc = json.loads((tmp_path / "s/sweep.json").read_text())
-    assert all(e["launcher"] == "local" and e["job_id"] for e in doc["models"])
+    assert all(e["launcher"] == "local" for e in doc["models"])
+    assert len({e["job_id"] for e in doc["models"]}) == 1 and doc["models"][0]["job_id"]
+    alone = pit_eval.evaluate("test_resnet", out=str(tmp_path / "alone"), **kw)
     for e in doc["models"]:
-        assert json.loads((Path(e["out"]) / "summary.json").read_text())["benchmarks"]["clean"]["n"] == 5
+        meta = json.loads((Path(e["out"]) / "meta.json").read_text())
+        assert meta["runs"][-1]["engine"]["world_size"] == 2
+    shared = json.loads((Path(doc["models"][1]["out"]) / "summary.json").read_text())["benchmarks"]["clean"]
+    assert shared["n"] == alone.summary["benchmarks"]["clean"]["n"] == len(_sample_val())
+    assert shared["acc1"] == alone.summary["benchmarks"]["clean"]["acc1"]
 
 
 def test_slurm_without_submitit_names_the_install(tmp_path, monkeypatch):
@@ -135,3 +148,40 @@ def test_a_sweeps_models_share_one_scan_of_each_folder(tmp_path, monkeypatch):
     pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), weights="random", benchmarks="clean,imagenet-a",
                    workers=0, batch_size=4, quiet=True, device="cpu")
     assert len(scans) == len(set(scans)) == 2, scans         # val and imagenet-a, once each for both models
+
+
+def test_one_render_feeds_every_model_and_each_records_as_if_alone(tmp_path, monkeypatch):
+    """On-the-fly ImageNet-C in a sweep: each clean image is rendered once per cell for both models
+    (counted), and each model's cells and predictions equal those of the same model run alone; the
+    provenance names the shared pass; a resume recomputes nothing."""
+    from pit_eval.corruptions import imagenet_c as rendering
+    renders = []
+    real = rendering.CorruptedImageNet._corrupt
+
+    def counting(self, crop, index):
+        renders.append((self.corruption, index))
+        return real(self, crop, index)
+    monkeypatch.setattr(rendering.CorruptedImageNet, "_corrupt", counting)
+    kw = dict(weights="random", benchmarks="imagenet-c", corruptions="gaussian_noise,contrast", severities="2",
+              imagenet_c_source="on-the-fly", corruption_backend="fast", imagenet_c_block=4, workers=0,
+              batch_size=4, quiet=True, device="cpu")
+    res = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), **kw)
+    assert [e["status"] for e in res["models"]] == ["done", "done"]
+    n_images = len(pit_eval.predictions(res["models"][0]["out"], "imagenet-c/contrast/2"))
+    assert sorted(renders) == sorted((c, i) for c in ("gaussian_noise", "contrast") for i in range(n_images))
+    alone = pit_eval.evaluate("test_resnet", out=str(tmp_path / "alone"), **kw)
+    for key in ("imagenet-c/gaussian_noise/2", "imagenet-c/contrast/2"):
+        shared = pit_eval.predictions(res["models"][1]["out"], key)
+        own = pit_eval.predictions(alone.out, key)
+        assert shared.drop(columns="path").equals(own.drop(columns="path"))
+    cells = [json.loads(line) for line in (Path(res["models"][1]["out"]) / "cells.jsonl").read_text().splitlines()]
+    alone_cells = {c["key"]: c for c in (json.loads(line) for line in
+                                         (Path(alone.out) / "cells.jsonl").read_text().splitlines())}
+    for c in cells:
+        assert c["timing"]["shared_with"] == ["test_vit", "test_resnet"]
+        assert c["data"] == alone_cells[c["key"]]["data"]
+        assert c["acc1"] == alone_cells[c["key"]]["acc1"] and c["n"] == alone_cells[c["key"]]["n"]
+        assert c["timing"]["pass"] == alone_cells[c["key"]]["timing"]["pass"]
+    renders.clear()
+    again = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), **kw)
+    assert [e["status"] for e in again["models"]] == ["done", "done"] and renders == []

@@ -322,6 +322,13 @@ class Benchmark:
         """Compute cells that share a pass (``Cell.shared_pass``); returns their records."""
         raise NotImplementedError(f"benchmark {self.name!r} plans shared-pass cells but has no run_pass")
 
+    def run_passes_together(self, members: List[Tuple[List[Cell], Any, Any]], names: List[str]) -> int:
+        """Several models' pending passes of one ``shared_pass`` (``(cells, run, rd)`` per model of a
+        sweep): journal whatever one pass can compute for all of them (their images do not depend on
+        the model), so each model's own :meth:`run_pass` then finds it done. Returns how many models
+        shared; default 0 (each pass runs alone)."""
+        return 0
+
     def upgrade(self, record: dict) -> dict:
         """A record written by an earlier layout, read with today's names (default: as it is)."""
         return record

@@ -17,7 +17,7 @@ from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, PROTOCOLS, CorruptedIma
                            check_protocol, compat, parse_corruptions, parse_severities)
 from ..corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_backend,
                                  source_protocol, with_protocol)
-from ..datasets import prerendered_c_root
+from ..datasets import comparable, prerendered_c_root
 from ..images import DataError, sample_paths
 from ..loop_metrics import Fingerprint, RowMetric, TopK, finalize, merge_values, metric_names, rows_of, without_rows
 from ..metrics import ALEXNET_ERR, imagenet_c_summary
@@ -124,70 +124,39 @@ class ImageNetC(Benchmark):
         cropped once), in blocks of ``imagenet_c_block`` images journalled as they finish (each block's
         predictions written first, so a killed run resumes at the block in flight); under torchrun the
         blocks are spread over the ranks."""
-        t0, eng, block = time.time(), run.engine, run.options(self).imagenet_c_block
-        data = ImageNetCPass([c.pass_input for c in cells])
-        metrics, path_of = run.cell_metrics(cells[0]), sample_paths(data)
-        sums = [m for m in metrics if not isinstance(m, RowMetric)]
-        row_metric = next(m for m in metrics if isinstance(m, RowMetric))
-        keys, n = [c.key for c in cells], len(data)
-        ident = [[c.key, c.fingerprint] for c in cells] + [n, block, run.settings(self)]
-        legacy = None if run.cfg.recompute_incomplete else _legacy_pass(rd, ident, n, block)
-        if legacy is not None:
-            return legacy(cells, time.time() - t0)
-        journal = rd.journal(f"imagenet-c-pass-{stable_hash(ident + [metric_names(metrics)])}.jsonl")
-        blocks = block_keys(n, block)
-        part = f"{prediction_files.DIR}/.blocks/{journal.path.stem}"
-
-        def block_file(key: str, b: str) -> str:
-            return f"{part}/{key}/{b}.parquet"
-
-        done = {r["key"]: r for r in journal.read()}
-        for b in [b for b in blocks if b in done]:   # a block whose predictions are not whole runs again
-            why = next(filter(None, (prediction_files.check(rd.path, {"file": block_file(k, b), "rows": v["n"]})
-                                     for k, v in done[b]["cells"].items())), None)
-            if why:
-                logger.warning("ImageNet-C block %s: %s; recomputing the block", b, why)
-                del done[b]
-        logger.info("ImageNet-C: %d cells in one pass over %d images (%d of %d blocks journalled)",
-                    len(cells), n, sum(b in done for b in blocks), len(blocks))
-        lines = progress.LineLog(sum(b not in done for b in blocks), enabled=not eng.cfg.quiet and len(blocks) > 1)
+        t0, p = time.time(), RunPass(self, cells, run, rd)
+        if p.legacy is not None:
+            return p.legacy(cells, time.time() - t0)
+        eng = run.engine
+        lines = progress.LineLog(sum(b not in p.done for b in p.blocks),
+                                 enabled=not eng.cfg.quiet and len(p.blocks) > 1)
 
         def work(key: str) -> dict:
-            a, b = map(int, key.split("-")[1:])
-            meter = StallMeter(eng.device)
-            values = eng.cell_values(run.model, data, f"ImageNet-C {len(cells)} cells, block "
-                                     f"{blocks.index(key) + 1}/{len(blocks)}", metrics,
-                                     len(cells), data.split, indices=range(a, b),
-                                     loader_batch=data.loader_batch(eng.cfg.batch_size), meter=meter)
-            images = values[0]["n"] if values else 0
-            timing = meter.result(images, images * len(cells))
-            lines.done(f"ImageNet-C block {key} ({len(cells)} cells)", f"{images} images",
+            values, timing = p.evaluate_block(key, [(run.model, p.metrics)])
+            lines.done(f"ImageNet-C block {key} ({len(cells)} cells)", f"{values[0][0]['n'] if cells else 0} images",
                        timing.get("images_per_s"))
-            return {"key": key, "cells": dict(zip(keys, values)), "timing": timing}
+            return {"key": key, "cells": dict(zip(p.keys, values[0])), "timing": timing}
 
-        def store(records: List[dict]) -> List[dict]:
-            for r in records:
-                for k, v in r["cells"].items():
-                    rd.write_predictions(k, rows_of(metrics, v), path_of, name=block_file(k, r["key"]))
-                    r["cells"][k] = without_rows(metrics, v)
-            return records
+        eng.run_journalled(p.journal, p.done, p.blocks, work, store=p.store)
+        return p.finish(time.time() - t0)
 
-        eng.run_journalled(journal, done, blocks, work, store=store)
-        seconds = (time.time() - t0) / len(cells)
-        timing = {**(merge([done[b].get("timing") for b in blocks]) or {}),
-                  "pass": journal.path.stem, "pass_cells": len(cells)}
-        out = []
-        for c in cells:
-            value = merge_values(sums, [done[b]["cells"][c.key] for b in blocks])
-            record = cell_record(c, {**finalize(sums, value), "metrics": metric_names(metrics)}, seconds, timing)
-            rows = [prediction_files.read_rows(rd.path / block_file(c.key, b)) for b in blocks] if rd.writer else []
-            record["predictions"] = rd.write_predictions(c.key, row_metric.merge(rows), path_of)
-            out.append(record)
-        if rd.writer:
-            shutil.rmtree(rd.path / part, ignore_errors=True)
-            with contextlib.suppress(OSError):     # another pass may still hold blocks there
-                (rd.path / part).parent.rmdir()
-        return out
+    def run_passes_together(self, members, names: List[str]) -> int:
+        """The models whose passes render the very same images (same cells, data, seed, protocol,
+        backend, input size, settings) share one render of each block; models of another input size
+        form their own group."""
+        passes = [(RunPass(self, cells, run, rd), name) for (cells, run, rd), name in zip(members, names)]
+        passes = [(p, n) for p, n in passes if p.legacy is None and any(b not in p.done for b in p.blocks)]
+        shared = 0
+        while passes:
+            lead = passes[0][0]
+            group = [(p, n) for p, n in passes if lead.same_images(p)]
+            passes = [(p, n) for p, n in passes if not lead.same_images(p)]
+            if len(group) > 1:
+                logger.info("ImageNet-C: one render of %d cells for %d models (%s)", len(lead.cells), len(group),
+                            ", ".join(n for _, n in group))
+                run_shared_pass([p for p, _ in group], [n for _, n in group])
+                shared += len(group)
+        return shared
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
         if not cells:
@@ -285,6 +254,132 @@ def corruption_calibration(cells: List[dict]) -> dict:
             "calibration_per_corruption": per,
             "calibration_grid": {f"{c['variant']}/{c['param']}": {k: c[k] for k in CALIBRATION}
                                  for c in sorted(have, key=lambda c: c["key"])}}
+
+
+class RunPass:
+    """One run's view of an on-the-fly ImageNet-C pass: its journal of blocks (named by the cells,
+    their data, the image count, the block size, the run's prediction-affecting settings and the
+    metrics: equal for every model that would render the same images), the blocks' predictions files
+    and the records built from them."""
+
+    def __init__(self, unit: Benchmark, cells: List[Cell], run, rd) -> None:
+        self.cells, self.run, self.rd = cells, run, rd
+        block = run.options(unit).imagenet_c_block
+        self.data = ImageNetCPass([c.pass_input for c in cells])
+        self.metrics, self.path_of = run.cell_metrics(cells[0]), sample_paths(self.data)
+        self.sums = [m for m in self.metrics if not isinstance(m, RowMetric)]
+        self.row_metric = next(m for m in self.metrics if isinstance(m, RowMetric))
+        self.keys, n = [c.key for c in cells], len(self.data)
+        ident = [[c.key, c.fingerprint] for c in cells] + [n, block, run.settings(unit)]
+        self.legacy = None if run.cfg.recompute_incomplete else _legacy_pass(rd, ident, n, block)
+        # named without the data's root, so a pass resumes after the data moved (an earlier name: kept)
+        names = [f"imagenet-c-pass-{stable_hash(i + [metric_names(self.metrics)])}.jsonl"
+                 for i in ([[c.key, comparable(c.fingerprint)] for c in cells] + ident[len(cells):], ident)]
+        self.journal = rd.journal(next((x for x in names[1:] if (rd.path / x).is_file()), names[0]))
+        self.blocks = block_keys(n, block)
+        self.part = f"{prediction_files.DIR}/.blocks/{self.journal.path.stem}"
+        self.done = {r["key"]: r for r in self.journal.read()} if self.legacy is None else {}
+        for b in [b for b in self.blocks if b in self.done]:   # a block whose predictions are not whole runs again
+            why = next(filter(None, (prediction_files.check(rd.path, {"file": self.block_file(k, b), "rows": v["n"]})
+                                     for k, v in self.done[b]["cells"].items())), None)
+            if why:
+                logger.warning("ImageNet-C block %s: %s; recomputing the block", b, why)
+                del self.done[b]
+        if self.legacy is None:
+            logger.info("ImageNet-C: %d cells in one pass over %d images (%d of %d blocks journalled)",
+                        len(cells), n, sum(b in self.done for b in self.blocks), len(self.blocks))
+
+    def block_file(self, key: str, b: str) -> str:
+        return f"{self.part}/{key}/{b}.parquet"
+
+    def evaluate_block(self, key: str, members) -> Tuple[list, dict]:
+        """Block ``key`` through every ``(model, metrics)`` member, rendered once: per member its
+        cells' values, and the loop's timing."""
+        a, b = map(int, key.split("-")[1:])
+        eng, k = self.run.engine, len(self.cells)
+        meter = StallMeter(eng.device)
+        values = eng.models_cell_values(members, self.data, f"ImageNet-C {k} cells x {len(members)} model(s), "
+                                        f"block {self.blocks.index(key) + 1}/{len(self.blocks)}", k,
+                                        self.data.split, indices=range(a, b),
+                                        loader_batch=self.data.loader_batch(eng.cfg.batch_size), meter=meter)
+        images = values[0][0]["n"] if values and values[0] else 0
+        return values, meter.result(images, images * k)
+
+    def store(self, records: List[dict]) -> List[dict]:
+        """Writes each block record's prediction rows to its block files; returns the records without them."""
+        for r in records:
+            for k, v in r["cells"].items():
+                self.rd.write_predictions(k, rows_of(self.metrics, v), self.path_of, name=self.block_file(k, r["key"]))
+                r["cells"][k] = without_rows(self.metrics, v)
+        return records
+
+    def finish(self, seconds: float) -> List[dict]:
+        """The cells' records from the journalled blocks (their predictions joined into one file each);
+        a block rendered for several models names them (``timing.shared_with``)."""
+        done, rd = self.done, self.rd
+        shared = list(dict.fromkeys(m for b in self.blocks for m in done[b].get("shared_with", ())))
+        timing = {**(merge([done[b].get("timing") for b in self.blocks]) or {}),
+                  "pass": self.journal.path.stem, "pass_cells": len(self.cells),
+                  **({"shared_with": shared} if shared else {})}
+        out = []
+        for c in self.cells:
+            value = merge_values(self.sums, [done[b]["cells"][c.key] for b in self.blocks])
+            record = cell_record(c, {**finalize(self.sums, value), "metrics": metric_names(self.metrics)},
+                                 seconds / len(self.cells), timing)
+            rows = ([prediction_files.read_rows(rd.path / self.block_file(c.key, b)) for b in self.blocks]
+                    if rd.writer else [])
+            record["predictions"] = rd.write_predictions(c.key, self.row_metric.merge(rows), self.path_of)
+            out.append(record)
+        if rd.writer:
+            shutil.rmtree(rd.path / self.part, ignore_errors=True)
+            with contextlib.suppress(OSError):     # another pass may still hold blocks there
+                (rd.path / self.part).parent.rmdir()
+        return out
+
+    def same_images(self, other: "RunPass") -> bool:
+        """Whether ``other`` renders the very images of this pass (same cells, data, seed, protocol,
+        backend, input size, image count and blocks): then one render feeds both."""
+        return (self.journal.path.name == other.journal.path.name
+                and [c.pass_input.identity() for c in self.cells] == [c.pass_input.identity() for c in other.cells])
+
+
+class _Discard:
+    """A journal that keeps nothing (the shared pass journals into each member's own)."""
+
+    @staticmethod
+    def append(records) -> None:
+        return None
+
+
+def run_shared_pass(passes: List[RunPass], names: List[str]) -> None:
+    """Render the blocks once for several models' passes of the same images (:meth:`RunPass.same_images`)
+    and journal each block into every pass that lacks it, as that model's own pass would have (its
+    ``timing.shared_with`` names the models). The models' runs then find their passes journalled."""
+    lead = passes[0]
+    if any(not lead.same_images(p) for p in passes[1:]):
+        raise ValueError("run_shared_pass: the passes do not render the same images")
+    done = {b: True for b in lead.blocks if all(b in p.done for p in passes)}
+    lines = progress.LineLog(len(lead.blocks) - len(done), enabled=not lead.run.engine.cfg.quiet)
+
+    def work(key: str) -> dict:
+        todo = [i for i, p in enumerate(passes) if key not in p.done]
+        values, timing = lead.evaluate_block(key, [(passes[i].run.model, passes[i].metrics) for i in todo])
+        lines.done(f"ImageNet-C block {key} ({len(lead.cells)} cells x {len(todo)} models, rendered once)",
+                   f"{values[0][0]['n']} images", timing.get("images_per_s"))
+        return {"key": key, "members": {str(i): dict(zip(passes[i].keys, v)) for i, v in zip(todo, values)},
+                "timing": timing, "shared_with": [names[i] for i in todo]}
+
+    def store(records: List[dict]) -> List[dict]:
+        for r in records:
+            for i, cells in r["members"].items():
+                p = passes[int(i)]
+                rec = p.store([{"key": r["key"], "cells": cells, "timing": r["timing"],
+                                "shared_with": r["shared_with"]}])
+                p.journal.append(rec)
+                p.done.update((x["key"], x) for x in rec)
+        return records
+
+    lead.run.engine.run_journalled(_Discard(), done, lead.blocks, work, store=store)
 
 
 def block_keys(n: int, block: int) -> List[str]:

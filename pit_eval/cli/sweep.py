@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..benchmarks import names
 from .common import dataset_args, engine_args
 from .robustness import options, protocol_args
+from ..sweeps import RENDER_GROUP
 
 
 def _slurm_option(text: str):
@@ -26,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--benchmarks", default=None, help=f"comma list of {','.join(names())}")
     protocol_args(p)
     p.add_argument("--force", action="store_true", help="reuse model directories that belong to another run")
+    p.add_argument("--render-group", type=int, default=RENDER_GROUP, metavar="N",
+                   help="models that share one render of on-the-fly ImageNet-C (held together; fewer when "
+                        "they fill half the accelerator); 1: each model renders alone (default %(default)s)")
     engine_args(p)
     g = p.add_argument_group("launcher (submitit)")
     g.add_argument("--launcher", default="none", choices=["none", "local", "slurm"],
@@ -44,7 +48,7 @@ def run(a) -> int:
     kw.pop("out", None)
     cfg = SweepConfig(models=tuple(a.models), out=a.out, options=kw, launcher=a.launcher,
                       slurm={"partition": a.partition, "gpus_per_node": a.gpus_per_node, "timeout_min": a.timeout,
-                             "extra": dict(a.slurm)})
+                             "extra": dict(a.slurm)}, render_group=a.render_group)
     res = sweep(cfg)
     print(leaderboard(res))
     if res["report"]:

@@ -73,6 +73,11 @@ class CorruptedImageNet(Dataset):
     def __len__(self) -> int:
         return len(self.base)
 
+    def identity(self) -> tuple:
+        """What the rendered images depend on (no model enters them but for its input size, the final crop)."""
+        return (self.corruption, self.severity, self.seed, self.backend, self.protocol, self.jpeg_quality,
+                self.input_size, len(self.base), self.base.samples[:1], self.base.samples[-1:])
+
     @property
     def renders_in_loop(self) -> bool:
         """True when the evaluation loop must call :meth:`finish_batch` (torch backend)."""
