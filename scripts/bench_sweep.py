@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 import pit_eval
 from pit_eval.images import SAMPLE_ROOT, load_rgb
