@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from . import benchmarks, references
-from .datasets import DATASETS, IMAGENET_VAL_IMAGES, SUBSET_DATASETS, flag, image_subset, locate, shared_scans
+from .datasets import DATASETS, IMAGENET_VAL_IMAGES, SUBSET_DATASETS, flag, image_subset, locate
 from .engine import EngineConfig
 from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
 from .models import RANDOM, check_weights
 from .registry import UnknownNameError, check_choice
 from .robustness import RobustnessConfig
+from .sweeps import ModelRun, run_here
 
 logger = logging.getLogger(__name__)
 
@@ -243,26 +244,28 @@ def run_paper(plan: Plan) -> dict:
     cfg = plan.cfg
     for m in plan.benchmarks:   # every model's weights, before any work
         check_weights(m, plan.weights[m], random_fallback=plan.sample)
-    with shared_scans():      # each dataset folder scanned once for all the models
-        runs = {m: _run_model(plan, m) for m in plan.benchmarks}
+    # the models as a sweep runs them: render groups share on-the-fly ImageNet-C, a failing model is
+    # recorded and the next one starts
+    state = run_here([ModelRun(m, _model_config(plan, m)) for m in plan.benchmarks])
+    runs = {m: e["out"] for m, e in state.items() if e["status"] == "done"}
+    failed = [e for e in state.values() if e["status"] != "done"]
+    for e in failed:
+        logger.error("paper: %s failed (%s); its cells are missing from the report", e["model"], e["error"])
     if int(os.environ.get("RANK", "0")) != 0:
-        return {"plan": plan, "out": cfg.out, "report": None}   # rank 0 measures speed and reports
+        return {"plan": plan, "out": cfg.out, "report": None, "failed": failed}   # rank 0 measures speed and reports
     speed = _run_speed(plan) if plan.speed_models else None
     det = {m: _detection_dir(plan, m, d) for m, d in plan.detection_rows.items() if d}
     paths = write_paper_report(plan, runs, speed, det, Path(cfg.out) / "report")
-    return {"plan": plan, "out": cfg.out, "report": paths}
+    return {"plan": plan, "out": cfg.out, "report": paths, "failed": failed}
 
 
-def _run_model(plan: Plan, model: str) -> str:
-    from .robustness import RobustnessRun
+def _model_config(plan: Plan, model: str):
+    """A model's robustness run of the plan: the paper's protocol options, its benchmarks, its directory."""
     cfg = plan.cfg
-    out = str(Path(cfg.out) / "robustness" / model.replace("/", "_"))
-    rc = replace(cfg.robustness, model=model, weights=plan.weights[model], out=out,
-                 data_root=cfg.data_root, paths=cfg.paths, benchmarks=tuple(plan.benchmarks[model]),
-                 max_images=cfg.max_images, engine=cfg.engine)
-    logger.info("paper: %s — %s", model, ", ".join(plan.benchmarks[model]))
-    RobustnessRun(rc).run()
-    return out
+    return replace(cfg.robustness, model=model, weights=plan.weights[model],
+                   out=str(Path(cfg.out) / "robustness" / model.replace("/", "_")),
+                   data_root=cfg.data_root, paths=cfg.paths, benchmarks=tuple(plan.benchmarks[model]),
+                   max_images=cfg.max_images, engine=cfg.engine)
 
 
 def _run_speed(plan: Plan) -> Optional[str]:

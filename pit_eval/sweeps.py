@@ -16,12 +16,11 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .datasets import shared_scans
-from .engine import EngineConfig
 from .extras import MissingInstall
 from .models import MODEL_ALIASES, resolve_model_name
 from .registry import UnknownNameError
@@ -114,30 +113,33 @@ def _save(out: Path, cfg: SweepConfig, state: Dict[str, dict]) -> None:
     atomic_write(out / SWEEP_FILE, json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def run_model(model: SweepModel, out: str, options: Dict[str, Any]) -> dict:
-    """One model's run into ``<out>/<model>``; a CUDA out-of-memory halves the batch and retries down to 1.
-    Returns its sweep.json entry (the caller records an exception as ``failed``)."""
+@dataclass(frozen=True)
+class ModelRun:
+    """One model's robustness run in a sweep (or the paper's): its name (the sweep.json key) and its
+    whole config (``out`` set)."""
+    name: str
+    config: Any         # a RobustnessConfig
+
+
+def run_model(job: ModelRun) -> dict:
+    """One model's run; a CUDA out-of-memory halves the batch and retries down to 1. Returns its
+    sweep.json entry (the caller records an exception as ``failed``)."""
     import torch
-    from .api import evaluate
-    opts = dict(options)
-    if model.weights is not None:
-        opts["weights"] = model.weights
-    batch = opts.get("batch_size") or EngineConfig.batch_size
-    retries = []
-    t0 = time.time()
+    from .robustness import RobustnessRun
+    batch, retries, t0 = job.config.engine.batch_size, [], time.time()
     while True:
         try:
-            res = evaluate(model.name, out=str(Path(out) / model.folder), **{**opts, "batch_size": batch})
+            res = RobustnessRun(replace(job.config, engine=replace(job.config.engine, batch_size=batch))).run()
             break
         except torch.cuda.OutOfMemoryError:
             if batch == 1:
                 raise
             retries.append(batch)
             batch = max(1, batch // 2)
-            logger.warning("%s: CUDA out of memory; retrying with batch size %d", model.name, batch)
+            logger.warning("%s: CUDA out of memory; retrying with batch size %d", job.name, batch)
             torch.cuda.empty_cache()
-    return {"model": model.name, "status": "done", "error": None, "seconds": round(time.time() - t0, 1),
-            "out": res.out, "batch_size": batch, "oom_retries": retries}
+    return {"model": job.name, "status": "done", "error": None, "seconds": round(time.time() - t0, 1),
+            "out": res["out"], "batch_size": batch, "oom_retries": retries}
 
 
 def api(models, *, out: str, launcher: str = "none", partition: Optional[str] = None, gpus_per_node: int = 1,
@@ -161,38 +163,45 @@ def run(cfg: SweepConfig) -> dict:
     if cfg.render_group < 1:
         raise ValueError(f"--render-group must be 1 (no shared render) or more, got {cfg.render_group}")
     models = expand_models(cfg.models)
-    for m in models:         # bad options and bad weights values stop here, not after the first model
-        build_config(m.name, **{**cfg.options, **({"weights": m.weights} if m.weights else {})}).validate()
     out = Path(cfg.out)
+    # bad options and bad weights values stop here, not after the first model
+    jobs = [ModelRun(m.name, build_config(m.name, out=str(out / m.folder),
+                                          **{**cfg.options, **({"weights": m.weights} if m.weights else {})}).validate())
+            for m in models]
     out.mkdir(parents=True, exist_ok=True)
     state = load_state(out)
     logger.info("sweep of %d model(s) into %s (%s)", len(models), out,
                 ", ".join(f"{m.name}: {state[m.name]['status']}" if m.name in state else m.name for m in models))
     if cfg.launcher == "none":
-        _run_here(models, cfg, out, state, lambda: _save(out, cfg, state))
+        run_here(jobs, cfg.render_group, state, lambda: _save(out, cfg, state))
     else:
-        _run_submitit(models, cfg, out, state)
+        _run_submitit(jobs, cfg, out, state)
     return finish(out, models, state)
 
 
-def _run_here(models: List[SweepModel], cfg: SweepConfig, out: Path, state: Dict[str, dict],
-              save: Callable[[], None] = lambda: None) -> None:
-    """The models in groups: a group's shared passes first (one render for all), then each model's run;
-    ``save()`` after each change of ``state``."""
+def run_here(jobs: List[ModelRun], render_group: int = RENDER_GROUP, state: Optional[Dict[str, dict]] = None,
+             save: Callable[[], None] = lambda: None) -> Dict[str, dict]:
+    """Run the models here, in render groups of ``render_group``: a group's shared passes first (one
+    render for all, :func:`_share_renders`), then each model's run, a failure recorded and the next
+    model started (Ctrl-C: the model in progress is ``interrupted`` and the interrupt goes on).
+    ``state``: the sweep.json entries so far (``done`` models are left out of render groups; their
+    runs resume, computing what is missing); ``save()`` after each change. Returns ``state``."""
+    state = {} if state is None else state
     with shared_scans():         # each dataset folder scanned once for all the models
-        rest, share = list(models), cfg.render_group > 1
+        rest, share = list(jobs), render_group > 1
         while rest:
-            group = rest[:cfg.render_group] if share else rest
-            pending = [m for m in group if state.get(m.name, {}).get("status") != "done"]
+            group = rest[:render_group] if share else rest
+            pending = [j for j in group if state.get(j.name, {}).get("status") != "done"]
             if share and len(pending) > 1:
-                took, share = _share_renders(pending, cfg, out)
+                took, share = _share_renders(pending)
                 group = rest[:rest.index(pending[took - 1]) + 1]
-            for m in group:
-                _run_one_here(m, cfg, out, state, save)
+            for j in group:        # a finished model too: its run resumes (options may have grown)
+                _run_one_here(j, state, save)
             rest = rest[len(group):]
+    return state
 
 
-def _share_renders(candidates: List[SweepModel], cfg: SweepConfig, out: Path) -> Tuple[int, bool]:
+def _share_renders(candidates: List[ModelRun]) -> Tuple[int, bool]:
     """Build up to ``render_group`` of the candidates (fewer when they fill :data:`DEVICE_SHARE` of
     the accelerator) and let them compute their shared passes together
     (:func:`pit_eval.robustness.run_together`). Returns how many candidates the group took and whether
@@ -200,18 +209,16 @@ def _share_renders(candidates: List[SweepModel], cfg: SweepConfig, out: Path) ->
     cannot be built is left to its own run, which records the failure; a failing shared pass only
     costs the sharing."""
     import torch
-    from .api import build_config
     from .robustness import RobustnessRun, run_together
     runs, names, took = [], [], 0
     try:
-        for m in candidates:
+        for job in candidates:
             took += 1
             try:
-                opts = {**cfg.options, **({"weights": m.weights} if m.weights else {})}
-                runs.append(RobustnessRun(build_config(m.name, out=str(out / m.folder), **opts)))
-                names.append(m.name)
+                runs.append(RobustnessRun(job.config))
+                names.append(job.name)
             except Exception as e:      # its own run reports it
-                logger.warning("%s: not in the shared render (%s: %s)", m.name, type(e).__name__, e)
+                logger.warning("%s: not in the shared render (%s: %s)", job.name, type(e).__name__, e)
             device = runs[0].engine.device if runs else None
             if device is not None and device.type == "cuda":
                 free, total = torch.cuda.mem_get_info(device)
@@ -230,12 +237,12 @@ def _share_renders(candidates: List[SweepModel], cfg: SweepConfig, out: Path) ->
             torch.cuda.empty_cache()
 
 
-def _run_one_here(m: SweepModel, cfg: SweepConfig, out: Path, state: Dict[str, dict], save: Callable[[], None]) -> None:
-    t0 = time.time()
-    state[m.name] = {"model": m.name, "status": "running", "error": None, "out": str(out / m.folder)}
+def _run_one_here(job: ModelRun, state: Dict[str, dict], save: Callable[[], None]) -> None:
+    t0, m = time.time(), job
+    state[m.name] = {"model": m.name, "status": "running", "error": None, "out": job.config.out}
     save()
     try:
-        state[m.name] = run_model(m, str(out), cfg.options)
+        state[m.name] = run_model(job)
     except KeyboardInterrupt:
         state[m.name] = {**state[m.name], "status": "interrupted", "seconds": round(time.time() - t0, 1)}
         save()
@@ -276,7 +283,7 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def run_job(models: List[SweepModel], cfg: SweepConfig, out: str) -> List[dict]:
+def run_job(jobs: List[ModelRun], render_group: int) -> List[dict]:
     """One submitit job: a render group's models, one after another, as a local sweep runs them; with
     several tasks (``--gpus-per-node``), each task is a rank of every model's run (the torch.distributed
     environment torchrun would set, from submitit's job environment). Returns the models' sweep.json
@@ -284,22 +291,21 @@ def run_job(models: List[SweepModel], cfg: SweepConfig, out: str) -> List[dict]:
     import submitit
     if submitit.JobEnvironment().num_tasks > 1:
         submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-    state: Dict[str, dict] = {}
-    _run_here(models, cfg, Path(out), state)
-    return [state[m.name] for m in models]
+    state = run_here(jobs, render_group)
+    return [state[j.name] for j in jobs]
 
 
-def _run_submitit(models: List[SweepModel], cfg: SweepConfig, out: Path, state: Dict[str, dict]) -> None:
+def _run_submitit(runs: List[ModelRun], cfg: SweepConfig, out: Path, state: Dict[str, dict]) -> None:
     """One job per render group (``render_group`` models: they share a render inside the job); the
     sweep waits for them, recording each job id as it is submitted."""
     ex = _executor(cfg, out)
-    pending = [m for m in models if state.get(m.name, {}).get("status") != "done"]
+    pending = [m for m in runs if state.get(m.name, {}).get("status") != "done"]
     jobs = []
     for i in range(0, len(pending), cfg.render_group):
         group = pending[i:i + cfg.render_group]
-        job = ex.submit(run_job, group, cfg, str(out))
+        job = ex.submit(run_job, group, cfg.render_group)
         for m in group:
-            state[m.name] = {"model": m.name, "status": "submitted", "error": None, "out": str(out / m.folder),
+            state[m.name] = {"model": m.name, "status": "submitted", "error": None, "out": m.config.out,
                              "job_id": job.job_id, "launcher": cfg.launcher}
         jobs.append((group, job))
         logger.info("%s: submitted as job %s", ", ".join(m.name for m in group), job.job_id)

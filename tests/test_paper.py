@@ -265,3 +265,19 @@ def test_paper_cell_withholds_the_released_mce_for_on_the_fly_cells(tmp_path):
             assert c["references"] == [] and cell_text(c) == "80.00 · reference withheld: " + ON_THE_FLY_WITHHELD
         else:
             assert c["references"][0]["value"] == 76.7 and "Δ +3.30" in cell_text(c)
+
+
+def test_a_failing_model_does_not_end_the_paper_run(tmp_path):
+    """The paper's models run as a sweep's: one with an unreadable checkpoint is recorded as failed, the
+    other finishes and the report is written without the failed model's cells."""
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    cfg = PaperConfig(out=str(tmp_path / "paper"), tables=("robustness",), models=("pit_ti", "deit_small"),
+                      weights=(("deit_small", str(bad)),), default_weights="random", max_images=2,
+                      robustness=FAST, engine=ENG, data_root=str(_real_root(tmp_path)))
+    res = run_paper(make_plan(cfg))
+    assert [(e["model"], e["status"]) for e in res["failed"]] == [("deit_small", "failed")]
+    assert "broken.pth" in res["failed"][0]["error"]
+    assert (tmp_path / "paper/robustness/pit_ti/summary.json").is_file() and res["report"]
+    md = Path(res["report"][0]).read_text()
+    assert "pit_ti" in md.lower() or "PiT-Ti" in md

@@ -113,26 +113,28 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(tmp_path, kill_on_call):
 
 def test_cuda_out_of_memory_halves_the_batch_down_to_one(tmp_path, monkeypatch):
     import torch
-    import pit_eval.api as api
+    import pit_eval.robustness as robustness
     import pit_eval.sweeps as sweeps
-    tried = []
+    from pit_eval.api import build_config
+    tried, fits = [], [3]
 
-    def evaluate(name, out, batch_size, **kw):
-        tried.append(batch_size)
-        if batch_size > 3:
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return api.EvalResult(out=out, summary={})
-    monkeypatch.setattr(api, "evaluate", evaluate)
-    entry = sweeps.run_model(sweeps.SweepModel("test_vit"), str(tmp_path), {"batch_size": 32})
+    class Run:          # a run whose batches above fits[0] do not fit on the device
+        def __init__(self, cfg):
+            self.cfg = cfg
+
+        def run(self):
+            tried.append(self.cfg.engine.batch_size)
+            if self.cfg.engine.batch_size > fits[0]:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return {"out": self.cfg.out, "summary": {}}
+    monkeypatch.setattr(robustness, "RobustnessRun", Run)
+    job = sweeps.ModelRun("test_vit", build_config("test_vit", out=str(tmp_path / "v"), batch_size=32))
+    entry = sweeps.run_model(job)
     assert tried == [32, 16, 8, 4, 2] and entry["batch_size"] == 2 and entry["oom_retries"] == [32, 16, 8, 4]
     tried.clear()
-
-    def never_fits(name, out, batch_size, **kw):
-        tried.append(batch_size)
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
-    monkeypatch.setattr(api, "evaluate", never_fits)
+    fits[0] = 0
     with pytest.raises(torch.cuda.OutOfMemoryError):
-        sweeps.run_model(sweeps.SweepModel("test_vit"), str(tmp_path), {"batch_size": 4})
+        sweeps.run_model(sweeps.ModelRun("test_vit", build_config("test_vit", out=str(tmp_path / "v"), batch_size=4)))
     assert tried == [4, 2, 1]
 
 

@@ -62,4 +62,10 @@ def run(a) -> int:
     res = run_paper(plan)
     for path in res["report"] or ():
         print(path)
+    for e in res["failed"]:
+        print(f"FAILED {e['model']}: {e.get('error') or e['status']}")
+    if res["failed"]:
+        print(f"{len(res['failed'])} model(s) failed; their cells are missing from the report. Fix them and re-run "
+              "the same command: finished cells are not recomputed")
+        return 1
     return 0
