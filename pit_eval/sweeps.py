@@ -121,17 +121,20 @@ class ModelRun:
     config: Any         # a RobustnessConfig
 
 
-def run_model(job: ModelRun) -> dict:
-    """One model's run; a CUDA out-of-memory halves the batch and retries down to 1. Returns its
-    sweep.json entry (the caller records an exception as ``failed``)."""
+def run_model(job: ModelRun, built=None) -> dict:
+    """One model's run (``built``: its RobustnessRun, already made for a shared render); a CUDA
+    out-of-memory halves the batch and retries down to 1. Returns its sweep.json entry (the caller
+    records an exception as ``failed``)."""
     import torch
     from .robustness import RobustnessRun
     batch, retries, t0 = job.config.engine.batch_size, [], time.time()
     while True:
         try:
-            res = RobustnessRun(replace(job.config, engine=replace(job.config.engine, batch_size=batch))).run()
+            run = built or RobustnessRun(replace(job.config, engine=replace(job.config.engine, batch_size=batch)))
+            res = run.run()
             break
         except torch.cuda.OutOfMemoryError:
+            run = built = None          # its model leaves the device before the retry's is built
             if batch == 1:
                 raise
             retries.append(batch)
@@ -192,22 +195,23 @@ def run_here(jobs: List[ModelRun], render_group: int = RENDER_GROUP, state: Opti
         while rest:
             group = rest[:render_group] if share else rest
             pending = [j for j in group if state.get(j.name, {}).get("status") != "done"]
+            built: Dict[str, Any] = {}
             if share and len(pending) > 1:
-                took, share = _share_renders(pending)
+                took, share, built = _share_renders(pending)
                 group = rest[:rest.index(pending[took - 1]) + 1]
             for j in group:        # a finished model too: its run resumes (options may have grown)
-                _run_one_here(j, state, save)
+                _run_one_here(j, state, save, built.pop(j.name, None))
             rest = rest[len(group):]
     return state
 
 
-def _share_renders(candidates: List[ModelRun]) -> Tuple[int, bool]:
-    """Build up to ``render_group`` of the candidates (fewer when they fill :data:`DEVICE_SHARE` of
-    the accelerator) and let them compute their shared passes together
-    (:func:`pit_eval.robustness.run_together`). Returns how many candidates the group took and whether
-    the plan has anything to share (False: the rest of the sweep runs model by model). A model that
-    cannot be built is left to its own run, which records the failure; a failing shared pass only
-    costs the sharing."""
+def _share_renders(candidates: List[ModelRun]) -> Tuple[int, bool, Dict[str, Any]]:
+    """Build the candidates' runs (fewer when they fill :data:`DEVICE_SHARE` of the accelerator) and
+    let them compute their shared passes together (:func:`pit_eval.robustness.run_together`). Returns
+    how many candidates the group took, whether the plan has anything to share (False: the rest of the
+    sweep runs model by model) and the built runs by name (each model's own run then uses its own; a
+    model is built once). A model that cannot be built is left to its own run, which records the
+    failure; a failing shared pass only costs the sharing."""
     import torch
     from .robustness import RobustnessRun, run_together
     runs, names, took = [], [], 0
@@ -226,23 +230,23 @@ def _share_renders(candidates: List[ModelRun]) -> Tuple[int, bool]:
                     logger.info("render group closed at %d model(s): they hold %.0f %% of the device memory",
                                 len(runs), 100 * (total - free) / total)
                     break
-        return took, len(runs) < 2 or run_together(runs, names) > 0
+        shareable = len(runs) < 2 or run_together(runs, names) > 0
+        return took, shareable, (dict(zip(names, runs)) if shareable else {})
     except Exception as e:  # a CUDA out-of-memory included: the models still render alone
         logger.warning("the shared render of %s failed (%s: %s); each model renders alone", ", ".join(names),
                        type(e).__name__, e)
-        return took, True
-    finally:
-        del runs
+        runs.clear()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+        return took, True, {}
 
 
-def _run_one_here(job: ModelRun, state: Dict[str, dict], save: Callable[[], None]) -> None:
+def _run_one_here(job: ModelRun, state: Dict[str, dict], save: Callable[[], None], built=None) -> None:
     t0, m = time.time(), job
     state[m.name] = {"model": m.name, "status": "running", "error": None, "out": job.config.out}
     save()
     try:
-        state[m.name] = run_model(job)
+        state[m.name] = run_model(job, built)
     except KeyboardInterrupt:
         state[m.name] = {**state[m.name], "status": "interrupted", "seconds": round(time.time() - t0, 1)}
         save()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -53,6 +54,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", default=None, help="scratch directory (default: a temporary one, removed)")
     a = ap.parse_args()
+    logging.getLogger("pit_eval").setLevel(logging.ERROR)      # the runs' stall advice is not the measurement
     scratch = Path(a.out or tempfile.mkdtemp(prefix="bench-sweep-"))
     models = a.models.split(",")
     val = make_val(scratch / "data", a.images)
