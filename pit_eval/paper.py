@@ -11,7 +11,6 @@ the speed command, reads detection results, then writes the paper report
 """
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from . import benchmarks, references
-from .datasets import DATASETS, IMAGENET_VAL_IMAGES, SUBSET_DATASETS, flag, image_subset, locate
+from .datasets import DATASETS, IMAGENET_VAL_IMAGES, SUBSET_DATASETS, flag, image_counter, image_subset, locate
 from .engine import EngineConfig
 from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
@@ -161,18 +160,6 @@ def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
     if b not in benches[m]:
         benches[m].append(b)
     return PlannedCell(t["id"], m, c["id"], "run")
-
-
-def image_counter(paths: Dict[str, str]) -> Callable[[str], int]:
-    """Files per located dataset (0 for one not located), counted when a benchmark's cost first asks:
-    a dataset no planned benchmark reads by count (ImageNet-C's 3.75 M files: its cost is ImageNet
-    val's) is never walked."""
-    @functools.lru_cache(None)
-    def count(name: str) -> int:
-        if name not in paths:
-            return 0
-        return sum(sum(1 for f in files if not f.startswith(".")) for _, _, files in os.walk(paths[name]))
-    return count
 
 
 def _forwards(b: str, count: Callable[[str], int], cfg: PaperConfig) -> int:

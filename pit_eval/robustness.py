@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+import timm
 import torch
 from torch import nn
 
@@ -21,7 +22,7 @@ from . import benchmarks, population, prediction_files, progress, references
 from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_metrics
 from .loop_metrics import LoopMetric, default_metrics, finalize, rows_of
 from .corruptions.names import source_protocol, with_protocol
-from .datasets import (DATASETS, SUBSET_SOURCE, comparable, data_change, fingerprint, flag, locate,
+from .datasets import (DATASETS, SUBSET_SOURCE, comparable, data_change, fingerprint, flag, image_counter, locate,
                        open_folder, save_file_lists)
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
 from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
@@ -104,14 +105,20 @@ class RobustnessRun:
     ``locations``, :meth:`open`, :meth:`dataset`, :meth:`clean`, :meth:`options`, :meth:`settings` and
     ``cache``."""
 
-    def __init__(self, cfg, module: Optional[nn.Module] = None) -> None:
+    def __init__(self, cfg, module: Optional[nn.Module] = None, plan_only: bool = False) -> None:
+        """``plan_only``: the plan without the weights (the architecture is built for its transform, no
+        weights are read and nothing goes to the device); such a run cannot :meth:`run`."""
         self.cfg = cfg.validate()
+        self.plan_only = plan_only
         self.engine = Engine(cfg.engine)
         self.locations = {n: locate(n, cfg.data_root, dict(cfg.paths)) for n in DATASETS}
         self.units = self._select_benchmarks()
         self.sample = any(self.locations[d].is_sample for b in self.units for d in b.inputs)
         torch.manual_seed(cfg.seed)  # random-init runs are reproducible and equal on every rank
-        if module is None:
+        if module is None and plan_only:
+            model = timm.create_model(resolve_model_name(cfg.model), pretrained=False)   # for its pretrained cfg
+            self.weights, norm = None, {"mean": cfg.mean, "std": cfg.std}
+        elif module is None:
             # 'auto' falls back to random weights only for a demo on the embedded sample
             model, self.weights = create_model(cfg.model, cfg.weights, random_fallback=self.sample)
             norm = {"mean": cfg.mean, "std": cfg.std}
@@ -121,7 +128,7 @@ class RobustnessRun:
         self.transform = EvalTransform.from_model(model, crop_pct=cfg.crop_pct, interpolation=cfg.interpolation,
                                                   input_size=cfg.input_size, **norm)
         logger.info("eval transform: %s", self.transform.to_dict())
-        self.model = self.engine.prepare(Normalized(model, self.transform.mean, self.transform.std))
+        self.model = None if plan_only else self.engine.prepare(Normalized(model, self.transform.mean, self.transform.std))
         self.cache: Dict[str, Any] = {}     # what benchmarks share while planning (IN-9's scan)
         self._datasets: Dict[str, Tuple[ImageList, Optional[List[int]], dict]] = {}
         self.cells: List[Cell] = [c for b in self.units for c in b.plan(self, self.options(b))]
@@ -181,6 +188,16 @@ class RobustnessRun:
         mine = self.engine.cell_settings()
         return {k: mine[k] for k in self.affects(unit)}
 
+    def forwards(self) -> int:
+        """The plan's forward-pass equivalents (each benchmark's declared cost over the images it reads:
+        the scans already made, else the located folder's file count)."""
+        count = image_counter({n: loc.path for n, loc in self.locations.items() if loc.path})
+
+        def images(name: str) -> int:
+            return len(self._datasets[name][0]) if name in self._datasets else min(
+                count(name), self.cfg.max_images or 10 ** 12)
+        return int(round(sum(u.cost(images, self.options(u)) for u in self.units)))
+
     def _check_normalisation(self, model: nn.Module) -> None:
         """For a module from Python: does the declared normalisation fit its BatchNorm statistics?"""
         if "imagenet" not in self._datasets:
@@ -202,6 +219,8 @@ class RobustnessRun:
 
     def run_dir(self) -> RunDir:
         """This run's results directory (made or checked against this run; enter it to hold its lock)."""
+        if self.plan_only:
+            raise RuntimeError("a plan_only RobustnessRun has no weights: it plans, it does not run")
         cfg, eng = self.cfg, self.engine
         if eng.world > 1:
             torch.distributed.barrier() if not eng.is_main else None

@@ -29,6 +29,7 @@ from .results import atomic_write
 logger = logging.getLogger(__name__)
 
 SWEEP_FILE = "sweep.json"
+PLAN_FILE = "plan.json"
 LAUNCHERS = ("none", "local", "slurm")
 SUBMITIT_INSTALL = "pip install submitit==1.5.4"
 #: the most models held at once for one shared render (a group closes earlier when they fill half the device)
@@ -100,6 +101,7 @@ class SweepConfig:
     launcher: str = "none"
     slurm: Dict[str, Any] = field(default_factory=dict)     # partition, gpus_per_node, timeout_min, extra
     render_group: int = RENDER_GROUP   # models that share one render (on-the-fly ImageNet-C); 1: none
+    dry_run: bool = False              # write the plan (plan.json) and stop
 
 
 def load_state(out: Path) -> Dict[str, dict]:
@@ -145,16 +147,42 @@ def run_model(job: ModelRun, built=None) -> dict:
             "out": res["out"], "batch_size": batch, "oom_retries": retries}
 
 
+def plan(jobs: List[ModelRun]) -> List[dict]:
+    """Every model's plan as data, before any work and without any weights: its transform, its cells'
+    specs (:meth:`pit_eval.benchmarks.Cell.spec`) and its forward-pass equivalents; the datasets are
+    scanned once for all the models."""
+    from .robustness import RobustnessRun
+    out = []
+    with shared_scans():
+        for job in jobs:
+            run = RobustnessRun(job.config, plan_only=True)
+            out.append({"model": job.name, "out": job.config.out, "transform": run.transform.to_dict(),
+                        "benchmarks": [u.name for u in run.units], "forwards": run.forwards(),
+                        "cells": [c.spec() for c in run.cells]})
+    return out
+
+
+def format_plan(planned: List[dict]) -> str:
+    """The CLI's plan: per model its input size, benchmarks, cells and forward-pass equivalents."""
+    lines = [f"sweep plan: {len(planned)} model(s), {sum(p['forwards'] for p in planned):,} forward-pass "
+             "equivalents in all"]
+    width = max(len(p["model"]) for p in planned)
+    for p in planned:
+        lines.append(f"  {p['model']:{width}s}  {p['transform']['input_size']} px  {len(p['cells'])} cells  "
+                     f"{p['forwards']:>12,} forwards  {', '.join(p['benchmarks'])}")
+    return "\n".join(lines)
+
+
 def api(models, *, out: str, launcher: str = "none", partition: Optional[str] = None, gpus_per_node: int = 1,
         timeout_min: Optional[int] = None, slurm: Optional[Dict[str, Any]] = None, render_group: int = RENDER_GROUP,
-        **options) -> dict:
+        dry_run: bool = False, **options) -> dict:
     """``pit_eval.sweep(["pit_*", "resnet50"], out="sweeps/pit", benchmarks="clean,imagenet-a", ...)``: the
     sweep command from Python; ``options``: :func:`pit_eval.evaluate`'s keywords, for every model (an
     unknown one raises TypeError, with close matches, before any work)."""
     models = (models,) if isinstance(models, str) else tuple(models)
     return run(SweepConfig(models, out, options, launcher, {"partition": partition, "gpus_per_node": gpus_per_node,
                                                              "timeout_min": timeout_min, "extra": dict(slurm or {})},
-                           render_group))
+                           render_group, dry_run))
 
 
 def run(cfg: SweepConfig) -> dict:
@@ -172,6 +200,10 @@ def run(cfg: SweepConfig) -> dict:
                                           **{**cfg.options, **({"weights": m.weights} if m.weights else {})}).validate())
             for m in models]
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.dry_run:
+        planned = plan(jobs)
+        atomic_write(out / PLAN_FILE, json.dumps({"models": planned}, indent=1, default=str) + "\n")
+        return {"models": [], "failed": [], "report": [], "plan": planned}
     state = load_state(out)
     logger.info("sweep of %d model(s) into %s (%s)", len(models), out,
                 ", ".join(f"{m.name}: {state[m.name]['status']}" if m.name in state else m.name for m in models))

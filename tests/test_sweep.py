@@ -187,3 +187,27 @@ def test_one_render_feeds_every_model_and_each_records_as_if_alone(tmp_path, mon
     renders.clear()
     again = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), **kw)
     assert [e["status"] for e in again["models"]] == ["done", "done"] and renders == []
+
+
+def test_dry_run_writes_the_plan_as_data_without_reading_weights(tmp_path, monkeypatch):
+    """--dry-run: every model's cells as data (plan.json) before any work, no weights read and no model
+    directory made; the planned cells are those the sweep then computes, on the same data."""
+    import pit_eval.robustness as robustness
+    kw = dict(weights="random", benchmarks="clean,imagenet-a,imagenet-c", corruptions="contrast", severities="1",
+              imagenet_c_source="on-the-fly", workers=0, batch_size=4, quiet=True, device="cpu")
+    with monkeypatch.context() as m:
+        m.setattr(robustness, "create_model", lambda *a, **k: pytest.fail("the plan read weights"))
+        res = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), dry_run=True, **kw)
+    doc = json.loads((tmp_path / "s/plan.json").read_text())
+    assert doc["models"] == json.loads(json.dumps(res["plan"], default=str))
+    assert [p["model"] for p in doc["models"]] == ["test_vit", "test_resnet"]
+    assert not (tmp_path / "s/test_vit").exists() and not (tmp_path / "s/sweep.json").exists()
+    n = len(_sample_val())
+    for p in doc["models"]:
+        assert p["transform"]["input_size"] == 160 and p["forwards"] == n + 1 + n    # clean, the clock, contrast/1
+        assert [(c["key"], c["computed_by"]) for c in p["cells"]] == [
+            ("clean", "loop"), ("imagenet-a", "loop"), ("imagenet-c/contrast/1", "shared pass")]
+    done = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), **kw)
+    for p, e in zip(doc["models"], done["models"]):
+        records = {r["key"]: r for r in map(json.loads, (Path(e["out"]) / "cells.jsonl").read_text().splitlines())}
+        assert {c["key"]: c["data"] for c in p["cells"]} == {k: r["data"] for k, r in records.items()}

@@ -186,6 +186,13 @@ class Cell:
     metrics: Optional[List[LoopMetric]] = None
     paths: Optional[Callable[[int], str]] = None
 
+    def spec(self) -> Dict[str, Any]:
+        """What the cell is, as data (a sweep's plan.json): its identity, its data and how it is computed;
+        no model enters it (the computing closures bind the run's model when they run)."""
+        how = "shared pass" if self.shared_pass else ("own loop" if self.run else "loop")
+        return {"key": self.key, "benchmark": self.benchmark, "variant": self.variant, "param": self.param,
+                "data": self.fingerprint, "computed_by": how, "shared_pass": self.shared_pass}
+
 
 def prerendered_cell(run, benchmark: str, dataset: str, corruption: str, severity: int, folder: str) -> Cell:
     """The cell of one pre-rendered corruption folder (``<folder>/<wnid>/*``: released ImageNet-C,

@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--benchmarks", default=None, help=f"comma list of {','.join(names())}")
     protocol_args(p)
     p.add_argument("--force", action="store_true", help="reuse model directories that belong to another run")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print every model's plan (cells, forward-pass equivalents; no weights read), write "
+                        "<out>/plan.json and stop")
     p.add_argument("--render-group", type=int, default=RENDER_GROUP, metavar="N",
                    help="models that share one render of on-the-fly ImageNet-C (held together; fewer when "
                         "they fill half the accelerator); 1: each model renders alone (default %(default)s)")
@@ -43,13 +46,17 @@ def register(sub) -> None:
 
 
 def run(a) -> int:
-    from ..sweeps import SweepConfig, leaderboard, run as sweep
+    from ..sweeps import SweepConfig, format_plan, leaderboard, run as sweep
     kw = options(a)
     kw.pop("out", None)
     cfg = SweepConfig(models=tuple(a.models), out=a.out, options=kw, launcher=a.launcher,
                       slurm={"partition": a.partition, "gpus_per_node": a.gpus_per_node, "timeout_min": a.timeout,
-                             "extra": dict(a.slurm)}, render_group=a.render_group)
+                             "extra": dict(a.slurm)}, render_group=a.render_group, dry_run=a.dry_run)
     res = sweep(cfg)
+    if a.dry_run:
+        print(format_plan(res["plan"]))
+        print(f"plan: {a.out}/plan.json")
+        return 0
     print(leaderboard(res))
     if res["report"]:
         print(f"report: {res['report'][0]}")
