@@ -347,3 +347,15 @@ def image_counter(paths: Dict[str, str]) -> Callable[[str], int]:
             return 0
         return sum(sum(1 for f in files if not f.startswith(".")) for _, _, files in os.walk(paths[name]))
     return count
+
+
+def planned_images(count: Callable[[str], int], max_images: Optional[int],
+                   subset: Optional[str]) -> Callable[[str], int]:
+    """Images a run will read of each dataset, from ``count`` (files per dataset): under an image
+    ``subset`` a val-sized set's share of the list (it names val files), and at most ``max_images``."""
+    def images(name: str) -> int:
+        n = count(name)
+        if subset and name in SUBSET_DATASETS:
+            n = round(n * len(image_subset(subset)) / IMAGENET_VAL_IMAGES)
+        return min(n, max_images or 10**12)
+    return images

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from . import benchmarks, references
-from .datasets import DATASETS, IMAGENET_VAL_IMAGES, SUBSET_DATASETS, flag, image_counter, image_subset, locate
+from .datasets import DATASETS, flag, image_counter, locate, planned_images
 from .engine import EngineConfig
 from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
@@ -165,13 +165,7 @@ def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
 def _forwards(b: str, count: Callable[[str], int], cfg: PaperConfig) -> int:
     """Forward-pass equivalents of benchmark ``b`` (its own cost estimate)."""
     unit = benchmarks.BENCHMARKS.get(b)
-    subset = cfg.robustness.subset
-
-    def images(name: str) -> int:
-        n = count(name)
-        if subset and name in SUBSET_DATASETS:   # the list names val files: its share of a val-sized set
-            n = round(n * len(image_subset(subset)) / IMAGENET_VAL_IMAGES)
-        return min(n, cfg.max_images or 10**12)
+    images = planned_images(count, cfg.max_images, cfg.robustness.subset)
     return int(round(unit.cost(images, unit.configure(cfg.robustness.option_values()))))
 
 

@@ -23,7 +23,7 @@ from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_met
 from .loop_metrics import LoopMetric, default_metrics, finalize, rows_of
 from .corruptions.names import source_protocol, with_protocol
 from .datasets import (DATASETS, SUBSET_SOURCE, comparable, data_change, fingerprint, flag, image_counter, locate,
-                       open_folder, save_file_lists)
+                       open_folder, planned_images, save_file_lists)
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
 from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
 from .models import (Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch,
@@ -191,11 +191,11 @@ class RobustnessRun:
     def forwards(self) -> int:
         """The plan's forward-pass equivalents (each benchmark's declared cost over the images it reads:
         the scans already made, else the located folder's file count)."""
-        count = image_counter({n: loc.path for n, loc in self.locations.items() if loc.path})
+        planned = planned_images(image_counter({n: loc.path for n, loc in self.locations.items() if loc.path}),
+                                 self.cfg.max_images, self.cfg.subset)
 
         def images(name: str) -> int:
-            return len(self._datasets[name][0]) if name in self._datasets else min(
-                count(name), self.cfg.max_images or 10 ** 12)
+            return len(self._datasets[name][0]) if name in self._datasets else planned(name)
         return int(round(sum(u.cost(images, self.options(u)) for u in self.units)))
 
     def _check_normalisation(self, model: nn.Module) -> None:
@@ -390,18 +390,19 @@ def run_together(runs: List["RobustnessRun"], names: List[str]) -> int:
     pending are offered to the benchmark to compute together (:meth:`Benchmark.run_passes_together`,
     e.g. one render of model-independent images for all); each model's own run then finds them
     journalled and records its cells as if it had run alone. Returns how many model passes were shared."""
-    pending: Dict[str, list] = {}
+    members: Dict[str, list] = {}     # shared_pass -> [(cells, run, rd)]
+    owners: Dict[str, list] = {}      # shared_pass -> [model name]
+    units: Dict[str, Benchmark] = {}
     with contextlib.ExitStack() as stack:
         for run, name in zip(runs, names):
             rd = stack.enter_context(run.run_dir())
             for group in shared_passes(run.pending(rd)):
-                if group[0].shared_pass is not None:
-                    pending.setdefault(group[0].shared_pass, []).append(((group, run, rd), name))
-        shared = 0
-        for members in (m for m in pending.values() if len(m) > 1):
-            unit = benchmarks.BENCHMARKS.get(members[0][0][0][0].benchmark)   # the first cell's
-            shared += unit.run_passes_together([x for x, _ in members], [n for _, n in members])
-        return shared
+                key = group[0].shared_pass
+                if key is not None:
+                    units[key] = benchmarks.BENCHMARKS.get(group[0].benchmark)
+                    members.setdefault(key, []).append((group, run, rd))
+                    owners.setdefault(key, []).append(name)
+        return sum(units[k].run_passes_together(members[k], owners[k]) for k in members if len(members[k]) > 1)
 
 
 def shared_passes(cells: List[Cell]) -> List[List[Cell]]:

@@ -274,19 +274,19 @@ def _share_renders(candidates: List[ModelRun]) -> Tuple[int, bool, Dict[str, Any
 
 
 def _run_one_here(job: ModelRun, state: Dict[str, dict], save: Callable[[], None], built=None) -> None:
-    t0, m = time.time(), job
-    state[m.name] = {"model": m.name, "status": "running", "error": None, "out": job.config.out}
+    t0, name = time.time(), job.name
+    state[name] = {"model": name, "status": "running", "error": None, "out": job.config.out}
     save()
     try:
-        state[m.name] = run_model(job, built)
+        state[name] = run_model(job, built)
     except KeyboardInterrupt:
-        state[m.name] = {**state[m.name], "status": "interrupted", "seconds": round(time.time() - t0, 1)}
+        state[name] = {**state[name], "status": "interrupted", "seconds": round(time.time() - t0, 1)}
         save()
         raise
     except Exception as e:      # any model's failure is recorded; the next one starts
-        logger.error("%s failed: %s: %s", m.name, type(e).__name__, e)
-        state[m.name] = {**state[m.name], "status": "failed", "error": f"{type(e).__name__}: {e}",
-                         "seconds": round(time.time() - t0, 1)}
+        logger.error("%s failed: %s: %s", name, type(e).__name__, e)
+        state[name] = {**state[name], "status": "failed", "error": f"{type(e).__name__}: {e}",
+                       "seconds": round(time.time() - t0, 1)}
     save()
 
 

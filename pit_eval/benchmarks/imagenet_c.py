@@ -133,7 +133,7 @@ class ImageNetC(Benchmark):
 
         def work(key: str) -> dict:
             values, timing = p.evaluate_block(key, [(run.model, p.metrics)])
-            lines.done(f"ImageNet-C block {key} ({len(cells)} cells)", f"{values[0][0]['n'] if cells else 0} images",
+            lines.done(f"ImageNet-C block {key} ({len(cells)} cells)", f"{timing['images']} images",
                        timing.get("images_per_s"))
             return {"key": key, "cells": dict(zip(p.keys, values[0])), "timing": timing}
 
@@ -365,7 +365,7 @@ def run_shared_pass(passes: List[RunPass], names: List[str]) -> None:
         todo = [i for i, p in enumerate(passes) if key not in p.done]
         values, timing = lead.evaluate_block(key, [(passes[i].run.model, passes[i].metrics) for i in todo])
         lines.done(f"ImageNet-C block {key} ({len(lead.cells)} cells x {len(todo)} models, rendered once)",
-                   f"{values[0][0]['n']} images", timing.get("images_per_s"))
+                   f"{timing['images']} images", timing.get("images_per_s"))
         return {"key": key, "members": {str(i): dict(zip(passes[i].keys, v)) for i, v in zip(todo, values)},
                 "timing": timing, "shared_with": [names[i] for i in todo]}
 
