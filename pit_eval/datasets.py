@@ -106,10 +106,12 @@ _SCANS: Optional[Dict[tuple, List[Tuple[str, int]]]] = None
 
 
 @contextlib.contextmanager
-def shared_scans():
-    """Within this block a folder is scanned once for every run (a sweep's models share their scans)."""
+def shared_scans(store: Optional[dict] = None):
+    """Within this block a folder is scanned once for every run (a sweep's models share their scans).
+    ``store``: the scans of an earlier block to go on from (a plan's, for the run that follows it)."""
     global _SCANS
-    outer, _SCANS = _SCANS, {} if _SCANS is None else _SCANS
+    outer = _SCANS
+    _SCANS = store if store is not None else ({} if _SCANS is None else _SCANS)
     try:
         yield
     finally:

@@ -80,10 +80,11 @@ class EvalTransform:
     std: Tuple[float, ...] = (0.229, 0.224, 0.225)
 
     @classmethod
-    def from_model(cls, model, **overrides) -> "EvalTransform":
-        """timm's pretrained cfg (crop_pct, interpolation, mean/std), overridable; None keeps cfg."""
+    def from_model(cls, model=None, pretrained_cfg: Optional[dict] = None, **overrides) -> "EvalTransform":
+        """timm's pretrained cfg (crop_pct, interpolation, mean/std) of ``model``, or ``pretrained_cfg``
+        itself (a plan that builds no model), overridable; None keeps cfg."""
         from timm.data import resolve_data_config
-        cfg = resolve_data_config(model=model)
+        cfg = resolve_data_config(model=model, pretrained_cfg=pretrained_cfg)
         base = dict(input_size=int(cfg["input_size"][-1]), crop_pct=float(cfg["crop_pct"]),
                     interpolation=str(cfg["interpolation"]), mean=tuple(cfg["mean"]),
                     std=tuple(cfg["std"]))

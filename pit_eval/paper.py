@@ -15,23 +15,20 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from . import benchmarks, references
-from .datasets import DATASETS, flag, image_counter, locate, planned_images
+from .datasets import DATASETS, locate
 from .engine import EngineConfig
 from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
 from .models import RANDOM, check_weights
 from .registry import UnknownNameError, check_choice
-from .robustness import RobustnessConfig
-from .sweeps import ModelRun, run_here
+from .robustness import RobustnessConfig, flag_hint, missing_data
+from .sweeps import ModelRun, duration, run_here
+from .sweeps import plan as sweep_plan
 
 logger = logging.getLogger(__name__)
-
-#: the README's PiT-S V100 speed and its GMACs, to scale a model without a published speed
-V100_PIT_S = (1266.0, 2.9)
-
 
 @dataclass(frozen=True)
 class PaperConfig:
@@ -100,22 +97,25 @@ class Plan:
     benchmarks: Dict[str, List[str]]     # model -> robustness benchmarks to run
     sample: bool
     weights: Dict[str, str]              # model -> weights source to use
-    forwards: Dict[str, int]             # model -> forward-pass equivalents
+    models: Dict[str, dict]              # model -> its sweep plan (sweeps.plan: cells, forwards, seconds)
     speed_models: List[str]              # models of the classification table (speed command)
     detection_rows: Dict[str, Optional[str]]  # row -> results dir / work_dir found
+    scans: dict = field(default_factory=dict)   # the plan's dataset scans, which the run goes on from
 
-    def seconds_estimate(self) -> Dict[str, Optional[float]]:
-        out = {}
-        for m, n in self.forwards.items():
-            ips = references.lookup(m, "throughput_v100")
-            gmacs = references.lookup(m, "gmacs")
-            speed = ips["value"] if ips else (V100_PIT_S[0] * V100_PIT_S[1] / gmacs["value"] if gmacs else None)
-            out[m] = n / speed if speed else None
-        return out
+    @property
+    def forwards(self) -> Dict[str, int]:
+        """Per model, the forward-pass equivalents of its planned cells."""
+        return {m: p["forwards"] for m, p in self.models.items()}
+
+    def jobs(self) -> List[ModelRun]:
+        return [ModelRun(m, model_config(self.cfg, m, self.weights[m], bs)) for m, bs in self.benchmarks.items()]
 
 
 # ----------------------------------------------------------------------------------------- planning
 def make_plan(cfg: PaperConfig) -> Plan:
+    """The paper's cells: what runs, what is skipped and why; each model's robustness run planned as
+    a sweep plans it (:func:`pit_eval.sweeps.plan`: the datasets scanned once, cells as data, the time
+    from the model's measured or declared speed)."""
     cfg.validate()
     chosen = [t for t in tables() if cfg.tables is None or t["id"] in cfg.tables]
     locs = {n: locate(n, cfg.data_root, dict(cfg.paths)) for n in DATASETS}
@@ -129,9 +129,9 @@ def make_plan(cfg: PaperConfig) -> Plan:
             for c in t["columns"]:
                 cells.append(_plan_cell(t, m, c, locs, cfg, benches, speed, det))
     weights = {m: dict(cfg.weights).get(m, cfg.default_weights) for m in benches}
-    counts = image_counter({n: l.path for n, l in locs.items() if l.path})
-    forwards = {m: sum(_forwards(b, counts, cfg) for b in bs) for m, bs in benches.items()}
-    return Plan(cfg, chosen, cells, benches, sample, weights, forwards, speed, det)
+    plan = Plan(cfg, chosen, cells, benches, sample, weights, {}, speed, det)
+    plan.models = {p["model"]: p for p in sweep_plan(plan.jobs(), plan.scans)}
+    return plan
 
 
 def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
@@ -151,22 +151,13 @@ def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
                                "--checkpoint CKPT --out ...)")
         return PlannedCell(t["id"], m, c["id"], "result")
     b = column_metric(c).benchmark
-    data = next((d for d in benchmarks.BENCHMARKS.get(b).inputs if locs[d].path is None), None)
+    data = missing_data([b], locs).get(b)
     if data is not None:
-        spec = DATASETS[data]
-        where = f"{cfg.data_root}/{spec.subdir}" if cfg.data_root else f"{flag(data)} DIR or ${spec.env}"
-        return PlannedCell(t["id"], m, c["id"], "skip", f"no {data} data: give {where}")
+        return PlannedCell(t["id"], m, c["id"], "skip", f"no {data} data: give {flag_hint(DATASETS[data], cfg.data_root)}")
     benches.setdefault(m, [])
     if b not in benches[m]:
         benches[m].append(b)
     return PlannedCell(t["id"], m, c["id"], "run")
-
-
-def _forwards(b: str, count: Callable[[str], int], cfg: PaperConfig) -> int:
-    """Forward-pass equivalents of benchmark ``b`` (its own cost estimate)."""
-    unit = benchmarks.BENCHMARKS.get(b)
-    images = planned_images(count, cfg.max_images, cfg.robustness.subset)
-    return int(round(unit.cost(images, unit.configure(cfg.robustness.option_values()))))
 
 
 def find_detection_result(row: str, cfg: PaperConfig) -> Optional[str]:
@@ -190,12 +181,10 @@ def _detection_model(d: Path) -> Optional[str]:
 
 def format_plan(plan: Plan) -> str:
     lines = ["paper plan" + (f"  !! {SAMPLE_NOTE}" if plan.sample else "")]
-    est = plan.seconds_estimate()
     for m, bs in plan.benchmarks.items():
-        t = est.get(m)
-        eta = f"~{_duration(t)} at the README's V100 speed" if t else "no speed reference"
+        p = plan.models[m]
         lines.append(f"  run   {m:22s} weights {plan.weights[m]:6s} {', '.join(bs)}  "
-                     f"({plan.forwards[m]:,} forward-equivalents, {eta})")
+                     f"({p['forwards']:,} forward-equivalents, ~{duration(p['seconds'])}: {p['speed_basis']})")
     if plan.speed_models:
         lines.append(f"  run   size and speed of {', '.join(plan.speed_models)} (speed command)")
     for d, where in plan.detection_rows.items():
@@ -207,15 +196,12 @@ def format_plan(plan: Plan) -> str:
             skips.setdefault(c.why, []).append(f"{c.model}/{c.column}")
     for why, what in skips.items():
         lines.append(f"  skip  {len(what)} cell(s) ({', '.join(what[:4])}{' ...' if len(what) > 4 else ''}): {why}")
-    total = sum(t for t in est.values() if t)
-    lines.append(f"  estimate: ~{_duration(total)} of V100 time (Background Challenge at its worst case, "
-                 "models without a published speed scaled by GMACs); a CPU is one to two orders of "
-                 "magnitude slower")
+    known = [p["seconds"] for p in plan.models.values() if p["seconds"] is not None]
+    lines.append(f"  estimate: ~{duration(sum(known))} for the {len(known)} of {len(plan.models)} model(s) with a "
+                 "speed (measured by an earlier run here, else declared: the README's V100 images/s, models "
+                 "without one scaled by GMACs; the Background Challenge at its worst case); a CPU is one to two "
+                 "orders of magnitude slower than a V100")
     return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} GPU-hours" if seconds >= 3600 else f"{seconds / 60:.1f} GPU-minutes"
 
 
 # ----------------------------------------------------------------------------------------- running
@@ -227,7 +213,7 @@ def run_paper(plan: Plan) -> dict:
         check_weights(m, plan.weights[m], random_fallback=plan.sample)
     # the models as a sweep runs them: render groups share on-the-fly ImageNet-C, a failing model is
     # recorded and the next one starts
-    state = run_here([ModelRun(m, _model_config(plan, m)) for m in plan.benchmarks])
+    state = run_here(plan.jobs(), scans=plan.scans)
     runs = {m: e["out"] for m, e in state.items() if e["status"] == "done"}
     failed = [e for e in state.values() if e["status"] != "done"]
     for e in failed:
@@ -240,12 +226,11 @@ def run_paper(plan: Plan) -> dict:
     return {"plan": plan, "out": cfg.out, "report": paths, "failed": failed}
 
 
-def _model_config(plan: Plan, model: str):
-    """A model's robustness run of the plan: the paper's protocol options, its benchmarks, its directory."""
-    cfg = plan.cfg
-    return replace(cfg.robustness, model=model, weights=plan.weights[model],
+def model_config(cfg: PaperConfig, model: str, weights: str, benches: List[str]):
+    """A model's robustness run of the paper: the paper's protocol options, its benchmarks, its directory."""
+    return replace(cfg.robustness, model=model, weights=weights,
                    out=str(Path(cfg.out) / "robustness" / model.replace("/", "_")),
-                   data_root=cfg.data_root, paths=cfg.paths, benchmarks=tuple(plan.benchmarks[model]),
+                   data_root=cfg.data_root, paths=cfg.paths, benchmarks=tuple(benches),
                    max_images=cfg.max_images, engine=cfg.engine)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 #: packaged with pit_eval (configs/paper.json in the repository is a link to it)
 PATH = Path(__file__).resolve().parent / "assets" / "paper.json"
@@ -27,8 +27,17 @@ def lookup(model: str, metric: str) -> Optional[dict]:
     return None
 
 
-def for_model(model: str) -> List[dict]:
-    return [v for v in load()["references"] if v["model"] == model]
+#: the README's PiT-S V100 speed (images/s) and its GMACs, to scale a model without a published speed
+V100_PIT_S = (1266.0, 2.9)
+
+
+def declared_speed(model: str) -> Optional[float]:
+    """A model's V100 images/s from this file: its published throughput, else PiT-S's scaled by its
+    GMACs; None without either."""
+    ips, gmacs = lookup(model, "throughput_v100"), lookup(model, "gmacs")
+    if ips:
+        return float(ips["value"])
+    return V100_PIT_S[0] * V100_PIT_S[1] / gmacs["value"] if gmacs else None
 
 
 def fmt(v: Optional[dict]) -> str:

@@ -106,8 +106,8 @@ class RobustnessRun:
     ``cache``."""
 
     def __init__(self, cfg, module: Optional[nn.Module] = None, plan_only: bool = False) -> None:
-        """``plan_only``: the plan without the weights (the architecture is built for its transform, no
-        weights are read and nothing goes to the device); such a run cannot :meth:`run`."""
+        """``plan_only``: the plan without the weights (the transform comes from timm's pretrained cfg:
+        no model is built, no weights are read, nothing goes to the device); such a run cannot :meth:`run`."""
         self.cfg = cfg.validate()
         self.plan_only = plan_only
         self.engine = Engine(cfg.engine)
@@ -115,8 +115,13 @@ class RobustnessRun:
         self.units = self._select_benchmarks()
         self.sample = any(self.locations[d].is_sample for b in self.units for d in b.inputs)
         torch.manual_seed(cfg.seed)  # random-init runs are reproducible and equal on every rank
+        pretrained_cfg = None
         if module is None and plan_only:
-            model = timm.create_model(resolve_model_name(cfg.model), pretrained=False)   # for its pretrained cfg
+            # the transform from timm's pretrained cfg: no model is built (nor, without a cfg, any weights read)
+            arch = resolve_model_name(cfg.model)
+            pretrained_cfg = timm.models.get_pretrained_cfg(arch)
+            model = None if pretrained_cfg else timm.create_model(arch, pretrained=False)
+            pretrained_cfg = pretrained_cfg.to_dict() if pretrained_cfg else None
             self.weights, norm = None, {"mean": cfg.mean, "std": cfg.std}
         elif module is None:
             # 'auto' falls back to random weights only for a demo on the embedded sample
@@ -125,7 +130,7 @@ class RobustnessRun:
         else:
             model, self.weights = module.eval(), module_weights(module)
             norm = {"mean": cfg.mean or (0.0, 0.0, 0.0), "std": cfg.std or (1.0, 1.0, 1.0)}
-        self.transform = EvalTransform.from_model(model, crop_pct=cfg.crop_pct, interpolation=cfg.interpolation,
+        self.transform = EvalTransform.from_model(model, pretrained_cfg, crop_pct=cfg.crop_pct, interpolation=cfg.interpolation,
                                                   input_size=cfg.input_size, **norm)
         logger.info("eval transform: %s", self.transform.to_dict())
         self.model = None if plan_only else self.engine.prepare(Normalized(model, self.transform.mean, self.transform.std))
@@ -139,19 +144,17 @@ class RobustnessRun:
     # ---------------------------------------------------------------- planning
     def _select_benchmarks(self) -> List[Benchmark]:
         wanted = [benchmarks.BENCHMARKS.get(n) for n in (self.cfg.benchmarks or benchmarks.names(default_only=True))]
-        absent = {b.name: [d for d in b.inputs if self.locations[d].path is None] for b in wanted}
-        missing = [b for b in wanted if absent[b.name]]
+        missing = missing_data([b.name for b in wanted], self.locations)
         if missing and self.cfg.benchmarks:
-            b = missing[0]
-            spec = DATASETS[absent[b.name][0]]
-            raise DataError(f"benchmark {b.name!r} needs the {spec.name} folder: not found "
+            b, d = next(iter(missing.items()))
+            spec = DATASETS[d]
+            raise DataError(f"benchmark {b!r} needs the {spec.name} folder: not found "
                             f"(looked for {flag_hint(spec, self.cfg.data_root)}); give {flag(spec.name)} DIR, "
                             f"set {spec.env}, or drop it from --benchmarks")
-        for b in missing:
-            d = absent[b.name][0]
+        for b, d in missing.items():
             logger.warning("skipping benchmark %s: no %s data found (looked for %s; give %s or --data-root)",
-                           b.name, d, flag_hint(DATASETS[d], self.cfg.data_root), flag(d))
-        chosen = [b for b in wanted if b not in missing]
+                           b, d, flag_hint(DATASETS[d], self.cfg.data_root), flag(d))
+        chosen = [b for b in wanted if b.name not in missing]
         if not chosen:
             raise DataError("no benchmark has data; give --data-root or the dataset folders")
         return chosen
@@ -427,6 +430,17 @@ def incomplete_flag(incomplete: Dict[str, List[str]]) -> str:
     return (f"{len(keys)} cell(s) written by an earlier pit_eval lack {', '.join(what)} "
             f"({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}); their other numbers are kept; "
             "--recompute-incomplete recomputes them")
+
+
+def missing_data(names: List[str], locations: Dict[str, Any]) -> Dict[str, str]:
+    """The benchmarks of ``names`` that cannot run with these located datasets -> the first dataset
+    each lacks (a run skips them, or refuses one asked for by name; the paper plan lists them)."""
+    out = {}
+    for n in names:
+        absent = [d for d in benchmarks.BENCHMARKS.get(n).inputs if locations[d].path is None]
+        if absent:
+            out[n] = absent[0]
+    return out
 
 
 def flag_hint(spec, data_root: Optional[str]) -> str:

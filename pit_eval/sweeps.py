@@ -147,29 +147,64 @@ def run_model(job: ModelRun, built=None) -> dict:
             "out": res["out"], "batch_size": batch, "oom_retries": retries}
 
 
-def plan(jobs: List[ModelRun]) -> List[dict]:
-    """Every model's plan as data, before any work and without any weights: its transform, its cells'
-    specs (:meth:`pit_eval.benchmarks.Cell.spec`) and its forward-pass equivalents; the datasets are
-    scanned once for all the models."""
+def plan(jobs: List[ModelRun], scans: Optional[dict] = None) -> List[dict]:
+    """Every model's plan as data, before any work, without building a model or reading weights: its
+    transform, its cells' specs (:meth:`pit_eval.benchmarks.Cell.spec`), its forward-pass equivalents
+    and their time (:func:`seconds_estimate`). The datasets are scanned once for all the models (into
+    ``scans``, which the run that follows may go on from: :func:`run_here`)."""
     from .robustness import RobustnessRun
     out = []
-    with shared_scans():
+    with shared_scans(scans):
         for job in jobs:
             run = RobustnessRun(job.config, plan_only=True)
+            forwards = run.forwards()
+            seconds, basis = seconds_estimate(job.name, forwards, job.config.out)
             out.append({"model": job.name, "out": job.config.out, "transform": run.transform.to_dict(),
-                        "benchmarks": [u.name for u in run.units], "forwards": run.forwards(),
-                        "cells": [c.spec() for c in run.cells]})
+                        "benchmarks": [u.name for u in run.units], "forwards": forwards,
+                        "seconds": seconds, "speed_basis": basis, "cells": [c.spec() for c in run.cells]})
     return out
 
 
+def seconds_estimate(model: str, forwards: int, out: Optional[str] = None) -> Tuple[Optional[float], str]:
+    """Seconds for ``forwards`` forward-pass equivalents of ``model`` and what the speed rests on:
+    measured (the image-cells per second of the model's earlier run in ``out``, on that run's device)
+    or declared (its V100 images/s in the paper file, or PiT-S's scaled by GMACs:
+    :func:`pit_eval.references.declared_speed`); ``(None, "no speed reference")`` without either."""
+    from . import references
+    summary = Path(out or "", "summary.json")
+    if out and summary.is_file():
+        t = (json.loads(summary.read_text()).get("throughput") or {})
+        rate = t.get("image_cells_per_s")
+        if rate:
+            timer = "GPU" if "cuda" in t.get("device_timer", "") else "CPU"
+            return forwards / rate, f"measured: {rate:,.0f} image-cells/s by its earlier run here ({timer})"
+    arch = resolve_model_name(model)
+    names = [model] + [a for a, n in MODEL_ALIASES.items() if n == arch and a != model]
+    speed = next((v for v in map(references.declared_speed, names) if v), None)
+    if speed:
+        return forwards / speed, f"declared: {speed:,.0f} images/s on a V100 (the paper file)"
+    return None, "no speed reference"
+
+
+def duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
 def format_plan(planned: List[dict]) -> str:
-    """The CLI's plan: per model its input size, benchmarks, cells and forward-pass equivalents."""
+    """The CLI's plan: per model its input size, benchmarks, cells, forward-pass equivalents and time."""
+    known = [p["seconds"] for p in planned if p["seconds"] is not None]
     lines = [f"sweep plan: {len(planned)} model(s), {sum(p['forwards'] for p in planned):,} forward-pass "
-             "equivalents in all"]
+             "equivalents in all, " + (f"~{duration(sum(known))} for the {len(known)} of {len(planned)} with a "
+                                       "known speed" if known else "no model's speed known")]
     width = max(len(p["model"]) for p in planned)
     for p in planned:
         lines.append(f"  {p['model']:{width}s}  {p['transform']['input_size']} px  {len(p['cells'])} cells  "
-                     f"{p['forwards']:>12,} forwards  {', '.join(p['benchmarks'])}")
+                     f"{p['forwards']:>12,} forwards  ~{duration(p['seconds'])} ({p['speed_basis']})  "
+                     f"{', '.join(p['benchmarks'])}")
     return "\n".join(lines)
 
 
@@ -200,29 +235,36 @@ def run(cfg: SweepConfig) -> dict:
                                           **{**cfg.options, **({"weights": m.weights} if m.weights else {})}).validate())
             for m in models]
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.dry_run:
-        planned = plan(jobs)
+    # planned here when the data is read here (a SLURM sweep's nodes plan their own: the data may be
+    # mounted only there); the run goes on from the plan's scans
+    scans: dict = {}
+    planned = plan(jobs, scans) if cfg.dry_run or cfg.launcher == "none" else None
+    if planned is not None:
         atomic_write(out / PLAN_FILE, json.dumps({"models": planned}, indent=1, default=str) + "\n")
+    if cfg.dry_run:
         return {"models": [], "failed": [], "report": [], "plan": planned}
+    if planned is not None:
+        logger.info("%s", format_plan(planned))
     state = load_state(out)
     logger.info("sweep of %d model(s) into %s (%s)", len(models), out,
                 ", ".join(f"{m.name}: {state[m.name]['status']}" if m.name in state else m.name for m in models))
     if cfg.launcher == "none":
-        run_here(jobs, cfg.render_group, state, lambda: _save(out, cfg, state))
+        run_here(jobs, cfg.render_group, state, lambda: _save(out, cfg, state), scans)
     else:
         _run_submitit(jobs, cfg, out, state)
     return finish(out, models, state)
 
 
 def run_here(jobs: List[ModelRun], render_group: int = RENDER_GROUP, state: Optional[Dict[str, dict]] = None,
-             save: Callable[[], None] = lambda: None) -> Dict[str, dict]:
+             save: Callable[[], None] = lambda: None, scans: Optional[dict] = None) -> Dict[str, dict]:
     """Run the models here, in render groups of ``render_group``: a group's shared passes first (one
     render for all, :func:`_share_renders`), then each model's run, a failure recorded and the next
     model started (Ctrl-C: the model in progress is ``interrupted`` and the interrupt goes on).
     ``state``: the sweep.json entries so far (``done`` models are left out of render groups; their
-    runs resume, computing what is missing); ``save()`` after each change. Returns ``state``."""
+    runs resume, computing what is missing); ``save()`` after each change; ``scans``: a plan's (:func:`plan`),
+    not scanned again. Returns ``state``."""
     state = {} if state is None else state
-    with shared_scans():         # each dataset folder scanned once for all the models
+    with shared_scans(scans):         # each dataset folder scanned once for all the models
         rest, share = list(jobs), render_group > 1
         while rest:
             group = rest[:render_group] if share else rest

@@ -55,25 +55,39 @@ def test_plan_with_some_datasets_missing(tmp_path):
     assert by[("pit_s", "v2")].why == f"no imagenet-v2 data: give {root}/imagenet-v2"
     assert by[("deformable_detr_pit_s", "ap")].status == "skip"
     assert "--detection" in by[("deformable_detr_pit_s", "ap")].why
-    text = format_plan(plan)
-    assert "skip" in text and "GPU" in text and "pit_s" in text
     # ImageNet-C is rendered on the fly from the 6 val images: 19 corruptions x 5 severities
     assert plan.forwards["pit_s"] == 6 * (1 + 5 + 4 + 16) + 6 * 95 + 5
+    # the time at the README's V100 speeds
+    assert plan.models["pit_s"]["seconds"] == pytest.approx(plan.forwards["pit_s"] / 1266.0)
+    assert plan.models["pit_s"]["speed_basis"] == "declared: 1,266 images/s on a V100 (the paper file)"
+    assert plan.models["deit_small"]["seconds"] == pytest.approx(plan.forwards["deit_small"] / 980.0)
+    text = format_plan(plan)
+    assert "skip" in text and "declared: 1,266 images/s on a V100" in text and "pit_s" in text
 
 
-def test_the_plans_estimate_walks_only_the_folders_a_cost_reads(tmp_path, monkeypatch):
-    import os
-    import pit_eval.paper as paper
+def test_a_model_without_a_published_speed_is_scaled_from_pit_s_by_its_gmacs(monkeypatch):
+    known = {("m", "gmacs"): {"value": 5.8}}
+    monkeypatch.setattr(references, "lookup", lambda m, metric: known.get((m, metric)))
+    assert references.declared_speed("m") == pytest.approx(1266.0 * 2.9 / 5.8)
+    assert references.declared_speed("other") is None
+
+
+def test_the_plan_scans_each_folder_once_and_the_run_goes_on_from_its_scans(tmp_path, monkeypatch):
+    import pit_eval.datasets as datasets
     root = _real_root(tmp_path)
-    (root / "imagenet-c" / "fog" / "1").mkdir(parents=True)      # released ImageNet-C: its cost is val's images
-    walked, real = [], os.walk
+    scanned, real = [], datasets._scan
 
-    def walk(path):
-        walked.append(str(path))
-        return real(path)
-    monkeypatch.setattr(paper.os, "walk", walk)
-    plan = make_plan(PaperConfig(out=str(tmp_path / "p"), data_root=str(root), tables=("robustness",), models=("pit_s",)))
-    assert plan.forwards["pit_s"] > 0 and walked == [str(root / "imagenet/val")], walked
+    def counting(path, *args):
+        scanned.append(str(path))
+        return real(path, *args)
+    monkeypatch.setattr(datasets, "_scan", counting)
+    plan = make_plan(PaperConfig(out=str(tmp_path / "p"), data_root=str(root), tables=("robustness",),
+                                 models=("pit_s", "deit_small")))
+    assert scanned == [str(root / "imagenet/val")]          # once for both models (the table reads only val)
+    monkeypatch.setattr(datasets, "_scan", lambda *a: pytest.fail("scanned again"))
+    with datasets.shared_scans(plan.scans):          # as run_paper's run_here holds them
+        runs = [RobustnessRun(j.config, plan_only=True) for j in plan.jobs()]
+    assert [[c.spec() for c in r.cells] for r in runs] == [plan.models[m]["cells"] for m in ("pit_s", "deit_small")]
 
 
 def test_weights_auto_with_real_data_refuses_before_work(tmp_path):

@@ -197,6 +197,7 @@ def test_dry_run_writes_the_plan_as_data_without_reading_weights(tmp_path, monke
               imagenet_c_source="on-the-fly", workers=0, batch_size=4, quiet=True, device="cpu")
     with monkeypatch.context() as m:
         m.setattr(robustness, "create_model", lambda *a, **k: pytest.fail("the plan read weights"))
+        m.setattr(robustness.timm, "create_model", lambda *a, **k: pytest.fail("the plan built a model"))
         res = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), dry_run=True, **kw)
     doc = json.loads((tmp_path / "s/plan.json").read_text())
     assert doc["models"] == json.loads(json.dumps(res["plan"], default=str))
@@ -205,9 +206,16 @@ def test_dry_run_writes_the_plan_as_data_without_reading_weights(tmp_path, monke
     n = len(_sample_val())
     for p in doc["models"]:
         assert p["transform"]["input_size"] == 160 and p["forwards"] == n + 1 + n    # clean, the clock, contrast/1
+        assert (p["seconds"], p["speed_basis"]) == (None, "no speed reference")      # no published speed, no run yet
         assert [(c["key"], c["computed_by"]) for c in p["cells"]] == [
             ("clean", "loop"), ("imagenet-a", "loop"), ("imagenet-c/contrast/1", "shared pass")]
     done = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), **kw)
     for p, e in zip(doc["models"], done["models"]):
         records = {r["key"]: r for r in map(json.loads, (Path(e["out"]) / "cells.jsonl").read_text().splitlines())}
         assert {c["key"]: c["data"] for c in p["cells"]} == {k: r["data"] for k, r in records.items()}
+    # planned again after the run: the time comes from each model's measured speed
+    again = pit_eval.sweep(["test_vit", "test_resnet"], out=str(tmp_path / "s"), dry_run=True, **kw)["plan"]
+    for p, e in zip(again, done["models"]):
+        rate = json.loads((Path(e["out"]) / "summary.json").read_text())["throughput"]["image_cells_per_s"]
+        assert p["seconds"] == pytest.approx(p["forwards"] / rate)
+        assert p["speed_basis"] == f"measured: {rate:,.0f} image-cells/s by its earlier run here (CPU)"
