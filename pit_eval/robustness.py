@@ -119,9 +119,9 @@ class RobustnessRun:
         if module is None and plan_only:
             # the transform from timm's pretrained cfg: no model is built (nor, without a cfg, any weights read)
             arch = resolve_model_name(cfg.model)
-            pretrained_cfg = timm.models.get_pretrained_cfg(arch)
-            model = None if pretrained_cfg else timm.create_model(arch, pretrained=False)
-            pretrained_cfg = pretrained_cfg.to_dict() if pretrained_cfg else None
+            found = timm.models.get_pretrained_cfg(arch)
+            pretrained_cfg = found.to_dict() if found else None
+            model = None if found else timm.create_model(arch, pretrained=False)
             self.weights, norm = None, {"mean": cfg.mean, "std": cfg.std}
         elif module is None:
             # 'auto' falls back to random weights only for a demo on the embedded sample

@@ -235,15 +235,14 @@ def run(cfg: SweepConfig) -> dict:
                                           **{**cfg.options, **({"weights": m.weights} if m.weights else {})}).validate())
             for m in models]
     out.mkdir(parents=True, exist_ok=True)
-    # planned here when the data is read here (a SLURM sweep's nodes plan their own: the data may be
-    # mounted only there); the run goes on from the plan's scans
+    # planned here for a run in this process, which goes on from the plan's scans; submitit jobs plan
+    # their own models (a SLURM sweep's data may be mounted only on its nodes)
     scans: dict = {}
-    planned = plan(jobs, scans) if cfg.dry_run or cfg.launcher == "none" else None
-    if planned is not None:
+    if cfg.dry_run or cfg.launcher == "none":
+        planned = plan(jobs, scans)
         atomic_write(out / PLAN_FILE, json.dumps({"models": planned}, indent=1, default=str) + "\n")
-    if cfg.dry_run:
-        return {"models": [], "failed": [], "report": [], "plan": planned}
-    if planned is not None:
+        if cfg.dry_run:
+            return {"models": [], "failed": [], "report": [], "plan": planned}
         logger.info("%s", format_plan(planned))
     state = load_state(out)
     logger.info("sweep of %d model(s) into %s (%s)", len(models), out,
