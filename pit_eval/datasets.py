@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .images import IMG_EXTENSIONS, SAMPLE_ROOT, DataError, ImageList
+from . import sources
+from .images import IMG_EXTENSIONS, SAMPLE_ROOT, DataError, FileReader, ImageList
 
 logger = logging.getLogger(__name__)
 
@@ -118,23 +119,48 @@ def shared_scans(store: Optional[dict] = None):
         _SCANS = outer
 
 
+def scan(root: str | os.PathLike, class_names: Sequence[str], what: str,
+         flag: str) -> Tuple[List[Tuple[str, int]], object]:
+    """``(samples, reader)``: ``(locator, label)`` for each image at ``root`` and the reader of their
+    images; ``root`` is a tree of class folders (:func:`scan_class_folders`) or their copy as a table or
+    shards (:mod:`pit_eval.sources`), detected from what is there. Label: position in ``class_names``."""
+    if _SCANS is None:
+        return _scan(str(root), class_names, what, flag)
+    key = (os.path.abspath(root), tuple(class_names))
+    if key not in _SCANS:
+        _SCANS[key] = _scan(str(root), class_names, what, flag)
+    samples, reader = _SCANS[key]
+    return list(samples), reader       # a copy: a run may thin or select its own
+
+
+def _scan(root: str, class_names: Sequence[str], what: str, flag: str) -> Tuple[List[Tuple[str, int]], object]:
+    if not sources.is_pattern(root):
+        _exists(Path(root), what, flag)
+    try:
+        kind, _ = sources.detect(root)
+        if kind != sources.FOLDERS:
+            return sources.scan(root, class_names, what)
+    except DataError as e:
+        raise DataError(f"{what} ({flag}): {e}") from None
+    return _scan_folders(Path(root), class_names, what, flag), FileReader(root)
+
+
+def _exists(root: Path, what: str, flag: str, folder: bool = False) -> None:
+    if not (root.is_dir() if folder else root.exists()):
+        raise DataError(f"{what} folder {str(root)!r} does not exist; point {flag} at it")
+
+
 def scan_class_folders(root: str | os.PathLike, class_names: Sequence[str], what: str,
                        flag: str) -> List[Tuple[str, int]]:
     """List ``(path, label)`` for ``root/<class name>/<image>``; label = position in ``class_names``.
 
     Folders not in ``class_names`` are an error (a wrong dataset or layout); so are a missing root
     and no images at all. A subset of the classes is allowed (and logged)."""
-    if _SCANS is None:
-        return _scan(Path(root), class_names, what, flag)
-    key = (os.path.abspath(root), tuple(class_names))
-    if key not in _SCANS:
-        _SCANS[key] = _scan(Path(root), class_names, what, flag)
-    return list(_SCANS[key])       # a copy: a run may thin or select its own
+    _exists(Path(root), what, flag, folder=True)
+    return _scan_folders(Path(root), class_names, what, flag)
 
 
-def _scan(root: Path, class_names: Sequence[str], what: str, flag: str) -> List[Tuple[str, int]]:
-    if not root.is_dir():
-        raise DataError(f"{what} folder {str(root)!r} does not exist; point {flag} at it")
+def _scan_folders(root: Path, class_names: Sequence[str], what: str, flag: str) -> List[Tuple[str, int]]:
     pos = {c: i for i, c in enumerate(class_names)}
     dirs = sorted(d for d in root.iterdir() if d.is_dir())
     bad = [d.name for d in dirs if d.name not in pos]
@@ -145,9 +171,12 @@ def _scan(root: Path, class_names: Sequence[str], what: str, flag: str) -> List[
     samples = [(str(p), pos[d.name]) for d in dirs for p in _images_in(d)]
     if not samples:
         raise DataError(f"{what} folder {str(root)!r} contains no images (expected "
-                        f"{str(root)}/<class>/<image>); point {flag} at a populated copy")
+                        f"{str(root)}/<class>/<image>); point {flag} at a populated copy. Accepted: "
+                        f"{sources.ACCEPTED}")
     if len(dirs) != len(class_names):
         logger.info("%s: %d of %d classes present in %s", what, len(dirs), len(class_names), root)
+    else:
+        logger.info("%s: %s, %d images at %s", what, sources.FOLDERS, len(samples), root)
     return samples
 
 
@@ -227,31 +256,32 @@ def image_subset(name: str) -> Tuple[str, ...]:
     return tuple(line.strip() for line in IMAGE_SUBSETS[name].read_text().splitlines() if line.strip())
 
 
-def select(samples: List[Tuple[str, int]], root: str, subset: str, what: str) -> List[Tuple[str, int]]:
-    """The samples whose path (relative to ``root``) is listed in ``subset``; every listed file must be
-    there, else a DataError naming how many are missing."""
+def select(ds: ImageList, subset: str, what: str) -> List[Tuple[str, int]]:
+    """The samples of ``ds`` whose key (a path relative to its root) is listed in ``subset``; every
+    listed file must be there, else a DataError naming how many are missing."""
     listed = image_subset(subset)
-    by_rel = {os.path.relpath(p, root): (p, label) for p, label in samples}
-    missing = [f for f in listed if f not in by_rel]
+    keys = {ds.key(i): i for i in range(len(ds))}
+    missing = [f for f in listed if f not in keys]
     if missing:
         raise DataError(f"--subset {subset}: {len(missing)} of the {len(listed)} listed images are missing from "
-                        f"{what} folder {root!r} (e.g. {missing[0]}); the list names ImageNet val files as "
-                        "<wnid>/ILSVRC2012_val_<n>.JPEG: give the full val tree, or drop --subset")
-    keep = set(listed)
-    return [s for s in samples if os.path.relpath(s[0], root) in keep]
+                        f"{what} data {ds.root!r} (e.g. {missing[0]}); the list names ImageNet val files as "
+                        "<wnid>/ILSVRC2012_val_<n>.JPEG: give the full val set, or drop --subset")
+    keep = {keys[f] for f in listed}
+    return [s for i, s in enumerate(ds.samples) if i in keep]
 
 
 def open_folder(loc: DataLocation, root: str, transform, on_bad_image: str,
                 max_images: Optional[int], folder_name: Optional[str] = None,
                 subset: Optional[str] = None) -> Tuple[ImageList, Optional[List[int]]]:
-    """A class-folder dataset: scanned, restricted to a named ``subset`` (ImageNet val and ImageNet-C
-    only), thinned to ``max_images``."""
+    """A dataset of class folders, or their copy as a table or shards: scanned, restricted to a named
+    ``subset`` (ImageNet val and ImageNet-C only), thinned to ``max_images``."""
     spec = DATASETS[loc.name]
     names, classes = class_names(spec)
-    samples = scan_class_folders(root, names, folder_name or loc.name, flag(loc.name))
+    samples, reader = scan(root, names, folder_name or loc.name, flag(loc.name))
+    ds = ImageList([], transform, on_bad_image, root=root, reader=reader)
     if subset and loc.name in SUBSET_DATASETS:
-        samples = select(samples, root, subset, folder_name or loc.name)
-    return ImageList(thin(samples, max_images), transform, on_bad_image, root=root), classes
+        samples = select(ds.view(samples), subset, folder_name or loc.name)
+    return ds.view(thin(samples, max_images)), classes
 
 
 #: the file lists (``<relative path>|<label>`` lines) behind this process's fingerprints, by
@@ -261,11 +291,12 @@ FILE_LISTS = "data-files"     # <results dir>/data-files/<files_sha256>.txt.gz: 
 
 
 def _lines(ds: ImageList) -> List[str]:
-    return [f"{os.path.relpath(path, ds.root)}|{label}" for path, label in ds.samples]
+    return [f"{ds.key(i)}|{label}" for i, (_, label) in enumerate(ds.samples)]
 
 
 def fingerprint(ds: ImageList) -> dict:
-    """What a cell was computed on: its files relative to the dataset root, with their labels (a hash
+    """What a cell was computed on: its samples' keys (files relative to the dataset root, or the same
+    from a table's or shards' stored names: :mod:`pit_eval.sources`), with their labels (a hash
     and a count), and where the root was (``root``: provenance only, never compared, so a moved
     dataset resumes; :func:`comparable`)."""
     lines, h = _lines(ds), hashlib.sha256()
@@ -273,13 +304,18 @@ def fingerprint(ds: ImageList) -> dict:
         h.update(f"{line}\n".encode())
     sha = h.hexdigest()[:16]
     _LISTS[sha] = lines
-    return {"root": os.path.abspath(ds.root), "images": len(ds), "files_sha256": sha}
+    return {"root": os.path.abspath(ds.root), "layout": ds.reader.kind, "images": len(ds), "files_sha256": sha}
+
+
+#: where a fingerprint's data was and in which layout (sources.py): provenance, never compared
+PROVENANCE = ("root", "layout")
 
 
 def comparable(fp):
-    """A stored or planned data fingerprint without its roots (at any depth): what a resume compares."""
+    """A stored or planned data fingerprint without its roots and layouts (at any depth): what a resume
+    compares (a moved dataset, or its copy as a table or shards, resumes)."""
     if isinstance(fp, dict):
-        return {k: comparable(v) for k, v in fp.items() if k != "root"}
+        return {k: comparable(v) for k, v in fp.items() if k not in PROVENANCE}
     return fp
 
 
@@ -340,14 +376,15 @@ def prerendered_c_root(loc: DataLocation, corruption: str, severity: int) -> Opt
 
 
 def image_counter(paths: Dict[str, str]) -> Callable[[str], int]:
-    """Files per located dataset (0 for one not located), counted when a benchmark's cost first asks:
+    """Samples per located dataset (0 for one not located; files of a folder tree, rows or shard
+    samples of the others: :func:`pit_eval.sources.count`), counted when a benchmark's cost first asks:
     a dataset no planned benchmark reads by count (ImageNet-C's 3.75 M files: its cost is ImageNet
     val's) is never walked."""
     @functools.lru_cache(None)
     def count(name: str) -> int:
         if name not in paths:
             return 0
-        return sum(sum(1 for f in files if not f.startswith(".")) for _, _, files in os.walk(paths[name]))
+        return sources.count(paths[name])
     return count
 
 

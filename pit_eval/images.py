@@ -3,6 +3,7 @@ skip-aware collation) that every classification benchmark reads; ``DataError``, 
 data. Where each dataset lives, its layout and labels: :mod:`pit_eval.datasets`."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -42,17 +43,27 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Decode any image to 8-bit RGB: grayscale is replicated, CMYK converted, alpha composited on
     white, 16-bit scaled (not clipped) to 8-bit. Raises BadImageError naming the file."""
     path = str(path)
+    if os.path.getsize(path) == 0:
+        raise BadImageError(f"image file {path!r} is empty (0 bytes)")
+    return _decode(path, f"image {path!r}", "Fix or remove the file")
+
+
+def decode_rgb(data: bytes, name: str) -> Image.Image:
+    """:func:`load_rgb` for an image's bytes (a table row, a shard member); ``name`` says where they
+    are in BadImageError."""
+    if not data:
+        raise BadImageError(f"{name} is empty (0 bytes)")
+    return _decode(io.BytesIO(data), name, "Fix or remove the sample")
+
+
+def _decode(source, name: str, fix: str) -> Image.Image:
     try:
-        if os.path.getsize(path) == 0:
-            raise BadImageError(f"image file {path!r} is empty (0 bytes)")
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             im.load()
             return _to_rgb(im)
-    except BadImageError:
-        raise
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        raise BadImageError(f"cannot decode image {path!r}: {e}. Fix or remove the file, or pass "
-                            "--on-bad-image skip to count it as skipped") from None
+        raise BadImageError(f"cannot decode {name}: {e}. {fix}, or pass --on-bad-image skip to count it "
+                            "as skipped") from None
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -131,33 +142,77 @@ def stored_size(path: str) -> Tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- datasets
+#: the label of a sample that has none (a table row or shard sample without its class): skipped
+#: under ``--on-bad-image skip``, else refused when the dataset is opened
+NO_LABEL = -1
+
+
+class FileReader:
+    """Samples that are image files: a sample's locator is its path, its key the path relative to
+    ``root`` (or its name). The readers of tables and shards: :mod:`pit_eval.sources`."""
+    kind = "class folders"
+
+    def __init__(self, root: Optional[str] = None) -> None:
+        self.root = root
+
+    def key(self, locator: str) -> str:
+        return os.path.relpath(locator, self.root) if self.root else os.path.basename(locator)
+
+    def where(self, locator: str) -> str:
+        return repr(locator)
+
+    def load(self, locator: str) -> Image.Image:
+        return load_rgb(locator)
+
+    def size(self, locator: str) -> Tuple[int, int]:
+        return stored_size(locator)
+
+
 class ImageList(Dataset):
-    """``(path, label)`` pairs -> (uint8 CHW tensor, label). ``on_bad_image='skip'`` yields label -1
-    for an undecodable file (counted as skipped) instead of raising."""
+    """``(locator, label)`` pairs -> (uint8 CHW tensor, label), decoded by ``reader`` (default: the
+    locators are image files). ``on_bad_image='skip'`` yields label -1 for an undecodable image or a
+    sample without a label (counted as skipped) instead of raising."""
 
     def __init__(self, samples: Sequence[Tuple[str, int]], transform: Callable,
-                 on_bad_image: str = "error", root: Optional[str] = None) -> None:
+                 on_bad_image: str = "error", root: Optional[str] = None, reader=None) -> None:
         if on_bad_image not in ("error", "skip"):
             raise ValueError(f"on_bad_image must be 'error' or 'skip', got {on_bad_image!r}")
         self.samples = list(samples)
         self.transform = transform
         self.on_bad_image = on_bad_image
         self.root = root
+        self.reader = reader or FileReader(root)
+        unlabelled = next((loc for loc, label in self.samples if label == NO_LABEL), None)
+        if unlabelled is not None and on_bad_image == "error":
+            raise DataError(f"sample {self.reader.where(unlabelled)} has no label (no class column value or "
+                            ".cls member); give it one, or pass --on-bad-image skip to count it as skipped")
+
+    def view(self, samples: Sequence[Tuple[str, int]]) -> "ImageList":
+        """Other samples of the same data (a subset, relabelled), read the same way."""
+        return ImageList(samples, self.transform, self.on_bad_image, self.root, self.reader)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def key(self, index: int) -> str:
-        """A stable identity of sample ``index`` (its path relative to the dataset root)."""
-        path = self.samples[index][0]
-        return os.path.relpath(path, self.root) if self.root else os.path.basename(path)
+        """A stable identity of sample ``index``: ``<class>/<file name>`` (a file's path relative to the
+        dataset root; for a table row or shard sample, the same from its stored name)."""
+        return self.reader.key(self.samples[index][0])
+
+    def stored_size(self, index: int) -> Tuple[int, int]:
+        """Sample ``index``'s image (width, height) as stored."""
+        return self.reader.size(self.samples[index][0])
 
     def load(self, index: int) -> Optional[Image.Image]:
+        locator, label = self.samples[index]
+        if label == NO_LABEL:
+            logger.warning("skipping sample %s: it has no label", self.reader.where(locator))
+            return None
         try:
-            return load_rgb(self.samples[index][0])
+            return self.reader.load(locator)
         except BadImageError:
             if self.on_bad_image == "skip":
-                logger.warning("skipping unreadable image %s", self.samples[index][0])
+                logger.warning("skipping unreadable image %s", self.reader.where(locator))
                 return None
             raise
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bash scripts/setup.sh               the core: .venv, requirements.txt, pit_eval editable; nothing compiled
 # bash scripts/setup.sh --detection   the core plus requirements-detection.txt and mmcv 2.1.0 with ops
-#                                     (built once, then reused from a cached wheel)
+#                                     (built once, then reused from a cached wheel), and requirements-hf.txt
+#                                     (the Hugging Face datasets reader): the full install the tests use
 # Idempotent: a re-run with nothing changed takes seconds.
 set -euo pipefail
 DETECTION=0
@@ -43,11 +44,11 @@ else
 fi
 
 if [ "$DETECTION" = 1 ]; then
-det_hash=$(sha256sum requirements-detection.txt | sha256sum | cut -c1-16)
+det_hash=$(sha256sum requirements-detection.txt requirements-hf.txt | sha256sum | cut -c1-16)
 det_stamp="$VENV/.pit_eval-det-$det_hash"
 if [ ! -f "$det_stamp" ]; then
-  log "installing requirements-detection.txt (mmdet, mmengine, pycocotools, openmim)"
-  "${PIP[@]}" install -q -r requirements-detection.txt
+  log "installing requirements-detection.txt (mmdet, mmengine, pycocotools, openmim) and requirements-hf.txt (datasets)"
+  "${PIP[@]}" install -q -r requirements-detection.txt -r requirements-hf.txt
   rm -f "$VENV"/.pit_eval-det-*
   touch "$det_stamp"
 fi

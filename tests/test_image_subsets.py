@@ -64,8 +64,8 @@ def test_an_incomplete_tree_is_refused_before_compute(tmp_path):
     with pytest.raises(DataError) as e:
         _run(tmp_path, val, "robustbench-5k", benchmarks=("clean",))
     assert str(e.value) == (f"--subset robustbench-5k: 2 of the 5000 listed images are missing from imagenet "
-                            f"folder {str(val)!r} (e.g. {names[0]}); the list names ImageNet val files as "
-                            "<wnid>/ILSVRC2012_val_<n>.JPEG: give the full val tree, or drop --subset")
+                            f"data {str(val)!r} (e.g. {names[0]}); the list names ImageNet val files as "
+                            "<wnid>/ILSVRC2012_val_<n>.JPEG: give the full val set, or drop --subset")
 
 
 def test_an_unknown_subset_is_named():

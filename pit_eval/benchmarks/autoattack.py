@@ -15,7 +15,6 @@ from torch import nn
 from .. import prediction_files, progress
 from ..datasets import fingerprint, thin
 from ..extras import require_torchattacks
-from ..images import ImageList
 from ..loop_metrics import default_metrics, finalize, rows_of
 from ..metrics import clopper_pearson
 from ..results import stable_hash
@@ -196,7 +195,7 @@ class AutoAttack(Benchmark):
     def plan(self, run, opts: AutoAttackOptions) -> List[Cell]:
         aa, seed = opts.config(), run.cfg.seed
         clean, _ = run.clean()
-        subset = ImageList(thin(clean.samples, aa.n_images), clean.transform, clean.on_bad_image, clean.root)
+        subset = clean.view(thin(clean.samples, aa.n_images))
         fp = {**fingerprint(subset), "protocol": aa.protocol(), "seed": seed}
         journal = f"autoattack-{stable_hash([fp, run.settings(self)])}.jsonl"
         logger.info("AutoAttack plan: %d images at eps %g/255; cost per image from ~%d forward passes (fooled by "

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..datasets import ASSETS
-from ..images import DataError, stored_size
+from ..images import DataError
 from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, NoOptions, SummaryContext, calibration,
                    prerendered_cell, register)
 
@@ -74,7 +74,7 @@ class CorruptionSet(Benchmark):
         if missing:
             logger.warning("%s: %d of %d cells have no folder under %s (e.g. %s); the mean is over the others",
                            self.title, len(missing), 5 * len(self.corruptions), root, missing[0])
-        size, input_size = stored_size(cells[0].loop()[0].samples[0][0]), run.transform.input_size
+        size, input_size = cells[0].loop()[0].stored_size(0), run.transform.input_size
         logger.info("%s: files %dx%d; model input %d: %s", self.title, *size, input_size,
                     "read as stored" if size == (input_size, input_size) else
                     "files not of the input size go through the model's own resize and crop")

@@ -70,7 +70,7 @@ def _real_metric(value: str, ds, val_root: Optional[str]) -> list:
     if path is None:
         return []
     sets, sha = real_labels.load(path)
-    per = real_labels.per_sample([p for p, _ in ds.samples], sets, strict=value != "auto")
+    per = real_labels.per_sample([ds.key(i) for i in range(len(ds))], sets, strict=value != "auto")
     if per is None:
         logger.info("ImageNet-ReaL: off (the val files do not have their ILSVRC2012_val_* names)")
         return []

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import prediction_files
 from ..datasets import comparable, fingerprint, imagenet_wnids, subset_indices
-from ..images import DataError, ImageList, sample_paths
+from ..images import NO_LABEL, DataError, ImageList, sample_paths
 from ..loop_metrics import Fingerprint, Predictions, TopK, finalize, rows_of
 from ..stall import StallMeter
 from .base import Benchmark, Cell, Metric, SummaryContext, register
@@ -70,10 +70,10 @@ class ImageNetO(Benchmark):
     def plan(self, run, opts) -> List[Cell]:
         out_ds, classes, out_fp = run.dataset("imagenet-o")
         clean, clean_fp = run.clean()
-        present = {label for _, label in out_ds.samples}          # positions among the 200
+        present = {label for _, label in out_ds.samples if label != NO_LABEL}   # positions among the 200
         label_of = {classes[k]: k for k in present}               # 1000-class index -> position
         picked = [(i, p, label_of[y]) for i, (p, y) in enumerate(clean.samples) if y in label_of]
-        in_ds = ImageList([(p, y) for _, p, y in picked], clean.transform, clean.on_bad_image, root=clean.root)
+        in_ds = clean.view([(p, y) for _, p, y in picked])
         in_index = [i for i, _, _ in picked]
         if not len(in_ds):
             raise DataError(f"ImageNet-O: none of the ImageNet val images in {clean.root!r} is of the {len(present)} "

@@ -14,7 +14,7 @@ from typing import List, Optional
 from PIL import ImageOps
 from torchvision import transforms as T
 
-from ..datasets import fingerprint, flag, objectnet_classes, scan_class_folders, thin
+from ..datasets import fingerprint, flag, objectnet_classes, scan, thin
 from ..images import DataError, ImageList
 from ..loop_metrics import Fingerprint, MappedTopK, Predictions
 from .base import Benchmark, Cell, Metric, SummaryContext, register
@@ -50,7 +50,7 @@ class ObjectNet(Benchmark):
     def plan(self, run, opts) -> List[Cell]:
         on = objectnet_classes()
         root = images_root(run.locations[self.dataset].path)
-        samples = scan_class_folders(root, on.folders, "objectnet", flag(self.dataset))
+        samples, reader = scan(root, on.folders, "objectnet", flag(self.dataset))
         label = {on.folders.index(f): k for k, f in enumerate(on.mapped)}
         kept = [(p, label[y]) for p, y in samples if y in label]
         logger.info("ObjectNet: %d images of the 113 classes shared with ImageNet scored; %d of the other "
@@ -60,7 +60,7 @@ class ObjectNet(Benchmark):
                             f"ImageNet (folders such as {on.mapped[:3]}); point {flag(self.dataset)} at ObjectNet "
                             "1.0 (its images/ folder or the folder holding it)")
         ds = ImageList(thin(kept, run.cfg.max_images), T.Compose([BorderCrop(BORDER), run.transform.full()]),
-                       run.cfg.on_bad_image, root=root)
+                       run.cfg.on_bad_image, root=root, reader=reader)
         metrics = [MappedTopK(on.group), Fingerprint(), Predictions(run.cfg.save_logits, mapped=True)]
         return [Cell(self.name, self.name, "", None, {**fingerprint(ds), "border": BORDER},
                      loop=lambda: (ds, list(on.class_sublist), None), metrics=metrics)]
