@@ -23,6 +23,7 @@ class DatasetSpec:
     subdir: str               # below --data-root
     env: str                  # environment variable naming the folder
     labels: str               # "wnid" | "index" | "a" | "r" (subset wnids, masked logits) | its benchmark's own
+    folders_only: bool = False  # read from its released folder tree only (not as a table or shards: docs/data.md)
 
 
 DATASETS: Dict[str, DatasetSpec] = {s.name: s for s in (
@@ -32,8 +33,8 @@ DATASETS: Dict[str, DatasetSpec] = {s.name: s for s in (
     DatasetSpec("imagenet-r", "imagenet-r", "PIT_EVAL_IMAGENET_R", "r"),
     DatasetSpec("imagenet-sketch", "imagenet-sketch", "PIT_EVAL_IMAGENET_SKETCH", "wnid"),
     DatasetSpec("imagenet-v2", "imagenet-v2", "PIT_EVAL_IMAGENET_V2", "index"),
-    DatasetSpec("imagenet-9", "imagenet-9", "PIT_EVAL_IMAGENET_9", "in9"),  # see benchmarks/backgrounds.py
-    DatasetSpec("cue-conflict", "cue-conflict", "PIT_EVAL_CUE_CONFLICT", "cue-conflict"),  # benchmarks/shape_bias.py
+    DatasetSpec("imagenet-9", "imagenet-9", "PIT_EVAL_IMAGENET_9", "in9", True),  # see benchmarks/backgrounds.py
+    DatasetSpec("cue-conflict", "cue-conflict", "PIT_EVAL_CUE_CONFLICT", "cue-conflict", True),  # benchmarks/shape_bias.py
     DatasetSpec("imagenet-o", "imagenet-o", "PIT_EVAL_IMAGENET_O", "o"),
     DatasetSpec("objectnet", "objectnet", "PIT_EVAL_OBJECTNET", "objectnet"),  # benchmarks/objectnet.py
     DatasetSpec("imagenet-c-bar", "imagenet-c-bar", "PIT_EVAL_IMAGENET_C_BAR", "wnid"),

@@ -206,10 +206,9 @@ class ParquetReader(_PartsReader):
     def _load_part(self, index: tuple):   # (file, row group, column)
         import pyarrow.parquet as pq
         file, group, column = index
-        return pq.ParquetFile(self.parts[file]).read_row_group(group, columns=[column]).column(0)
-
-    def where(self, locator: str) -> str:
-        return f"{locator!r} in {self.parts[self.places[locator][0]]!r} (row group {self.places[locator][1]})"
+        # one thread: a DataLoader worker is one core's decoder (Arrow's pool would start one per core)
+        return pq.ParquetFile(self.parts[file], memory_map=True).read_row_group(
+            group, columns=[column], use_threads=False).column(0)
 
     def data(self, locator: str) -> bytes:
         file, group, row, column = self.places[locator]

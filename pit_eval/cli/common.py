@@ -32,8 +32,11 @@ def dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None,
                    help="folder holding imagenet/val, imagenet-c, imagenet-a, ..., imagenet-9")
     for name in DATASETS:
-        p.add_argument(f"--{name}", dest=f"path_{name}", default=None, metavar="DIR",
-                       help=f"{name} folder (env {DATASETS[name].env})")
+        spec = DATASETS[name]
+        p.add_argument(f"--{name}", dest=f"path_{name}", default=None, metavar="DIR" if spec.folders_only else "PATH",
+                       help=f"{name} folder (env {spec.env})" if spec.folders_only else
+                       f"{name} data: class folders, a save_to_disk dataset, Parquet files or WebDataset shards "
+                       f"(a .tar, a brace pattern, a folder; docs/data.md) (env {spec.env})")
 
 
 def dataset_paths(a) -> tuple:
