@@ -305,7 +305,8 @@ def fingerprint(ds: ImageList) -> dict:
         h.update(f"{line}\n".encode())
     sha = h.hexdigest()[:16]
     _LISTS[sha] = lines
-    return {"root": os.path.abspath(ds.root), "layout": ds.reader.kind, "images": len(ds), "files_sha256": sha}
+    layout = {} if ds.reader.kind == sources.FOLDERS else {"layout": ds.reader.kind}   # folders: as ever (journal names)
+    return {"root": os.path.abspath(ds.root), **layout, "images": len(ds), "files_sha256": sha}
 
 
 #: where a fingerprint's data was and in which layout (sources.py): provenance, never compared
