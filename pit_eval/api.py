@@ -7,29 +7,29 @@ Examples and the normalisation check: docs/api.md."""
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 from torch import nn
 
 from . import benchmarks
-from .benchmarks.base import sequence
+from .settings import sequence
 from .datasets import DATASETS
 from .engine import EngineConfig
 from .robustness import RobustnessConfig, RobustnessRun, RunSettings
+from .settings import declared
 
-#: the run settings passed through as they are
-PASSED = ("weights", "out", "data_root", "seed", "max_images", "on_bad_image", "force", "crop_pct",
-          "interpolation", "input_size", "save_logits", "recompute_incomplete")
-#: option -> default: the run settings, every benchmark's protocol options (generated from their
-#: options classes), the engine's settings and one folder per dataset (see ``run_eval.py robustness -h``)
-OPTIONS = {
-    **{name: getattr(RunSettings, name) for name in PASSED},
-    "benchmarks": None, "recompute_mismatched": False, "mean": None, "std": None,
+#: the settings every run takes (CLI flags of ``robustness`` and ``paper``), each declared once: the run
+#: settings (RunSettings), every benchmark's protocol options (their options classes) and the engine's
+SETTINGS = {
+    **{f.name: f.default for f in declared(RunSettings)},
     **{name: f.default for name, f in benchmarks.options().items()},
-    **{f.name: f.default for f in fields(EngineConfig)},
-    **{name.replace("-", "_"): None for name in DATASETS},
+    **{f.name: f.default for f in declared(EngineConfig)},
 }
+#: the run's own keywords (what, where from, where to) -> default
+RUN = {name: getattr(RunSettings, name) for name in ("weights", "out", "data_root", "benchmarks", "force")}
+#: option -> default: the run's own, the settings and one path per dataset (see ``run_eval.py robustness -h``)
+OPTIONS = {**RUN, **SETTINGS, **{name.replace("-", "_"): None for name in DATASETS}}
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,13 @@ def build_config(model_name: str, **options) -> RobustnessConfig:
                         + (f"; did you mean {', '.join(close)}?" if close else "")
                         + f" Options: {', '.join(sorted(OPTIONS))}")
     o = {**OPTIONS, **options}
+    engine = {f.name for f in declared(EngineConfig)}
     return RobustnessConfig(
-        model=model_name, **{k: o[k] for k in PASSED},
+        model=model_name, weights=o["weights"], out=o["out"], data_root=o["data_root"], force=bool(o["force"]),
         paths=tuple((n, str(o[n.replace("-", "_")])) for n in DATASETS if o[n.replace("-", "_")]),
         benchmarks=sequence(o["benchmarks"]) if o["benchmarks"] else None,
-        recompute_mismatched=bool(o["recompute_mismatched"]),
-        mean=sequence(o["mean"], float) if o["mean"] is not None else None,
-        std=sequence(o["std"], float) if o["std"] is not None else None,
-        engine=EngineConfig(**{f.name: o[f.name] for f in fields(EngineConfig)}),
-        **{name: o[name] for name in benchmarks.options()})
+        engine=EngineConfig(**{k: o[k] for k in engine}),
+        **{k: o[k] for k in SETTINGS if k not in engine})
 
 
 def evaluate(model: Union[str, nn.Module], *, name: Optional[str] = None,

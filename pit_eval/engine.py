@@ -18,6 +18,7 @@ from . import progress
 from .images import Indexed, collate_skipping
 from .loop_metrics import Batch, LoopMetric, merge_values
 from .loop_metrics.fingerprint import FP_MOD, fingerprint_terms, prediction_fingerprint  # noqa: F401 (re-exported)
+from .settings import at_least_zero, option, optional, parse_fields, positive
 from .stall import StallMeter
 
 logger = logging.getLogger(__name__)
@@ -30,23 +31,30 @@ BATCH_SETTINGS = ("batch_size", "world_size")
 
 @dataclass(frozen=True)
 class EngineConfig:
-    device: str = "auto"        # auto | cpu | cuda | cuda:N
-    amp: Optional[str] = None   # None | bf16 | fp16
-    batch_size: int = 64
-    workers: Optional[int] = None  # default: the cores per process but one (at most 32)
-    channels_last: bool = True
-    quiet: bool = False
-    compile: Optional[str] = None  # None (eager) | a torch.compile mode
+    """The engine's settings, each declared once (:mod:`pit_eval.settings`: flag, keyword, field)."""
+    device: str = option("auto", "auto (CUDA if present) | cpu | cuda | cuda:N")
+    amp: Optional[str] = option(None, "mixed precision (default dtype bf16)", choices=tuple(AMP_DTYPES), const="bf16")
+    batch_size: int = option(64, "images per batch", parse=positive(int))
+    workers: Optional[int] = option(None, "DataLoader workers (default: the cores per process but one, at most 32)",
+                                    parse=optional(at_least_zero(int)))
+    channels_last: bool = option(True, "no channels-last memory format", flag="--no-channels-last")
+    quiet: bool = option(False, "no progress bars (for logs)")
+    compile: Optional[str] = option(None, "torch.compile the model (mode; default 'default'); recorded per cell, so "
+                                    "compiled and eager cells never mix silently", choices=COMPILE_MODES,
+                                    const="default")
 
     def __post_init__(self) -> None:
-        if self.amp not in (None, *AMP_DTYPES):
-            raise ValueError(f"--amp must be one of {list(AMP_DTYPES)}, got {self.amp!r}")
-        if self.compile not in (None, *COMPILE_MODES):
-            raise ValueError(f"--compile must be one of {list(COMPILE_MODES)}, got {self.compile!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.workers is not None and self.workers < 0:
-            raise ValueError(f"--workers must be >= 0, got {self.workers}")
+        parse_fields(self)
+
+
+def process_rank() -> int:
+    """This process's rank under torchrun (or submitit's tasks, set up as torchrun's); 0 alone."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main_process() -> bool:
+    """Whether this process prints and writes what one process of a run must (rank 0)."""
+    return process_rank() == 0
 
 
 class Engine:
@@ -55,7 +63,7 @@ class Engine:
     def __init__(self, cfg: EngineConfig) -> None:
         self.cfg = cfg
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
+        self.rank = process_rank()
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.device = self._select_device(cfg.device, local_rank)
         # under torchrun (LOCAL_RANK set) the process group starts even for one process, so a

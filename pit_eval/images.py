@@ -135,6 +135,23 @@ class AsStoredOrResized:
         return self.resize(img)
 
 
+def check_same_size(paths: Sequence[str], what: str, why: str) -> Tuple[int, int]:
+    """All images must have one size (batches are built without resizing; ``why`` says so for the
+    message); returns (H, W)."""
+    size = None
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                s = im.size
+        except OSError as e:
+            raise DataError(f"cannot read image {p!r} ({e}); fix or remove it") from None
+        if size is None:
+            size = s
+        elif s != size:
+            raise DataError(f"{what}: image {p!r} is {s[0]}x{s[1]} but {paths[0]!r} is {size[0]}x{size[1]}; {why}")
+    return (size[1], size[0]) if size else (0, 0)
+
+
 def stored_size(path: str) -> Tuple[int, int]:
     """An image file's (width, height), from its header."""
     with Image.open(path) as im:

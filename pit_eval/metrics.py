@@ -19,7 +19,7 @@ All errors and accuracies are fractions in [0, 1].
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,7 +32,6 @@ ALEXNET_ERR: Dict[str, float] = {
     "jpeg_compression": 0.606500,
 }
 ALEXNET_CLEAN_ERR = 0.4348
-BENCHMARK_CORRUPTIONS: Tuple[str, ...] = tuple(ALEXNET_ERR)
 
 CellAcc = Mapping[Tuple[str, int], float]  # (corruption, severity) -> top-1 accuracy
 
@@ -103,7 +102,7 @@ def area_under_curve(levels: Sequence[float], accs: Sequence[float]) -> float:
 
 def _complete(cells: Mapping[Tuple[str, int], object]) -> bool:
     """Are all 15 benchmark corruptions x severities 1-5 present?"""
-    return all((c, s) in cells for c in BENCHMARK_CORRUPTIONS for s in range(1, 6))
+    return all((c, s) in cells for c in ALEXNET_ERR for s in range(1, 6))
 
 
 def coco_c_summary(clean_ap: float, corrupted_ap: Mapping[Tuple[str, int], float]) -> Dict[str, object]:
@@ -152,11 +151,3 @@ def expected_calibration_error(count: Sequence[float], sum_confidence: Sequence[
     if n <= 0:
         return None
     return float(np.sum(np.abs(np.asarray(sum_correct, float) - np.asarray(sum_confidence, float))) / n)
-
-
-def topk_correct(logits, target, ks: Iterable[int] = (1, 5)) -> Dict[int, int]:
-    """Number of samples whose target is in the top-k logits, for each k."""
-    maxk = min(max(ks), logits.shape[1])
-    pred = logits.topk(maxk, dim=1).indices
-    hit = pred.eq(target.view(-1, 1))
-    return {k: int(hit[:, :min(k, maxk)].any(dim=1).sum()) for k in ks}

@@ -73,10 +73,6 @@ def resolve_model_name(name: str) -> str:
     raise ValueError(unknown_name_message("model", name, known))
 
 
-def list_models() -> list:
-    return list(MODEL_ALIASES)
-
-
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -350,3 +346,20 @@ class Normalized(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model((x - self.mean.to(x.dtype)) / self.std.to(x.dtype))
+
+
+def for_evaluation(model: nn.Module, transform, engine) -> nn.Module:
+    """``model`` as every run evaluates it: taking [0, 1] images normalised inside with ``transform``'s
+    mean / std (:class:`Normalized`), then prepared by ``engine`` (device, eval mode, channels-last,
+    compile)."""
+    return engine.prepare(Normalized(model, transform.mean, transform.std))
+
+
+def load_for_evaluation(name: str, weights: str, engine, *, random_fallback: bool = False, **transform):
+    """``(model, eval transform, WeightsInfo)``: a model name built with its weights (:func:`create_model`),
+    its eval transform from its timm cfg (``transform``: overrides, None keeps the cfg) and the model as
+    runs evaluate it (:func:`for_evaluation`). The benchmark scripts' set-up too."""
+    from .images import EvalTransform
+    net, info = create_model(name, weights, random_fallback=random_fallback)
+    tf = EvalTransform.from_model(net, **transform)
+    return for_evaluation(net, tf, engine), tf, info

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import benchmarks, references
 from .datasets import DATASETS, locate
-from .engine import EngineConfig
+from .engine import EngineConfig, is_main_process
 from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
 from .models import RANDOM, check_weights
@@ -40,8 +40,8 @@ class PaperConfig:
     weights: Tuple[Tuple[str, str], ...] = ()       # (model, file) pairs; others use `default_weights`
     default_weights: str = "auto"                   # auto | hub | random
     detection: Tuple[str, ...] = ()                 # results dirs or mmdet work_dirs to read
-    max_images: Optional[int] = None
-    robustness: RobustnessConfig = field(default_factory=lambda: RobustnessConfig(model="-"))
+    #: every model's run settings and protocol options (``pit_eval.api.SETTINGS`` keywords but the engine's)
+    settings: Dict[str, Any] = field(default_factory=dict)
     engine: EngineConfig = EngineConfig()
 
     def validate(self) -> "PaperConfig":
@@ -73,11 +73,6 @@ def tables() -> List[dict]:
                     raise ValueError(f"{references.PATH}: table {t['id']!r}, column {c['id']!r}: {e} "
                                      "(a robustness column names '<benchmark>.<metric>')") from None
     return doc
-
-
-def column_metric(col: dict) -> benchmarks.Metric:
-    """The benchmark metric a robustness column shows."""
-    return benchmarks.metric(col["metric"])
 
 
 @dataclass
@@ -150,7 +145,7 @@ def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
                                f"{cfg.out}/detection/<row> (run_eval.py detection --config configs/<row>.py "
                                "--checkpoint CKPT --out ...)")
         return PlannedCell(t["id"], m, c["id"], "result")
-    b = column_metric(c).benchmark
+    b = benchmarks.metric(c["metric"]).benchmark
     data = missing_data([b], locs).get(b)
     if data is not None:
         return PlannedCell(t["id"], m, c["id"], "skip", f"no {data} data: give {flag_hint(DATASETS[data], cfg.data_root)}")
@@ -218,7 +213,7 @@ def run_paper(plan: Plan) -> dict:
     failed = [e for e in state.values() if e["status"] != "done"]
     for e in failed:
         logger.error("paper: %s failed (%s); its cells are missing from the report", e["model"], e["error"])
-    if int(os.environ.get("RANK", "0")) != 0:
+    if not is_main_process():
         return {"plan": plan, "out": cfg.out, "report": None, "failed": failed}   # rank 0 measures speed and reports
     speed = _run_speed(plan) if plan.speed_models else None
     det = {m: _detection_dir(plan, m, d) for m, d in plan.detection_rows.items() if d}
@@ -228,10 +223,9 @@ def run_paper(plan: Plan) -> dict:
 
 def model_config(cfg: PaperConfig, model: str, weights: str, benches: List[str]):
     """A model's robustness run of the paper: the paper's protocol options, its benchmarks, its directory."""
-    return replace(cfg.robustness, model=model, weights=weights,
-                   out=str(Path(cfg.out) / "robustness" / model.replace("/", "_")),
-                   data_root=cfg.data_root, paths=cfg.paths, benchmarks=tuple(benches),
-                   max_images=cfg.max_images, engine=cfg.engine)
+    return RobustnessConfig(model=model, weights=weights, out=str(Path(cfg.out) / "robustness" / model.replace("/", "_")),
+                            data_root=cfg.data_root, paths=cfg.paths, benchmarks=tuple(benches), engine=cfg.engine,
+                            **cfg.settings)
 
 
 def _run_speed(plan: Plan) -> Optional[str]:

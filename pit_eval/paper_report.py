@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from . import references
+from . import benchmarks, references
 from .benchmarks.base import walk
-from .paper import column_metric
 from .report import effective_robustness_plots, settings_text
-from .results import atomic_write, csv_text
+from .files import atomic_write
+from .results import csv_text
 
 
 def _summary(directory: Optional[str]) -> Optional[dict]:
@@ -35,7 +35,7 @@ def _ours(col: dict, model: str, runs, speed, det) -> tuple:
     """(value in display units or None, reference from the result or None, source summary or None,
     the benchmark's summary entry)."""
     if col["kind"] == "robustness":
-        metric = column_metric(col)
+        metric = benchmarks.metric(col["metric"])
         s = _summary(runs.get(model))
         entry = (s or {}).get("benchmarks", {}).get(metric.benchmark)
         return metric.shown(entry), None, s, entry
@@ -60,7 +60,7 @@ def _ours(col: dict, model: str, runs, speed, det) -> tuple:
 
 def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
     ours, result_ref, s, entry = _ours(col, model, runs, speed, det)
-    metric = column_metric(col) if col["kind"] == "robustness" else None
+    metric = benchmarks.metric(col["metric"]) if col["kind"] == "robustness" else None
     c = references.compare(model, ours, col["refs"] if col.get("refs") or metric is None else metric.refs,
                            (entry or {}).get("comparison_withheld"), [result_ref] if result_ref else [],
                            ci=metric.interval(entry) if metric is not None and entry is not None else None)

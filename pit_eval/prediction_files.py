@@ -23,7 +23,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from .results import atomic_file
+from .files import atomic_file
 
 DIR = "predictions"
 

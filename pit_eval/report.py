@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from . import benchmarks, references, robustness
-from .results import ResultsError, atomic_write, csv_text, read_meta
+from .files import atomic_write
+from .results import ResultsError, csv_text, read_meta
 
 logger = logging.getLogger(__name__)
 

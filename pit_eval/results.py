@@ -19,7 +19,6 @@ existed resume as "provenance unknown".
 from __future__ import annotations
 
 import atexit
-import contextlib
 import csv
 import hashlib
 import io
@@ -29,10 +28,11 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from .files import atomic_write
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
@@ -48,34 +48,6 @@ SETTING_LABELS = {"precision": "amp", "device_type": "device", "compile": "compi
 
 class ResultsError(RuntimeError):
     """A results directory cannot be used; the message says which and what to do."""
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[str]:
-    """A temporary file beside ``path`` for the caller to write; on success it is fsynced, given the
-    mode a plain ``open`` would (``mkstemp`` makes 0600) and renamed over ``path``; on failure removed.
-    Never leaves a torn file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (:func:`atomic_file`)."""
-    with atomic_file(path) as tmp:
-        Path(tmp).write_text(text)
 
 
 def stable_hash(obj) -> str:

@@ -26,9 +26,10 @@ from .datasets import (DATASETS, SUBSET_SOURCE, comparable, data_change, fingerp
                        open_folder, planned_images, save_file_lists)
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
 from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
-from .models import (Normalized, WeightsInfo, create_model, module_weights, normalisation_mismatch,
+from .models import (WeightsInfo, create_model, for_evaluation, module_weights, normalisation_mismatch,
                      resolve_model_name)
 from .registry import check_choice
+from .settings import floats, option, optional, parse_fields, positive
 from .results import (SETTING_LABELS, ResultsError, RunDir, mismatch_message, provenance_flags,
                       provenance_summary)
 from .stall import StallMeter, merge, stall_warning
@@ -45,24 +46,39 @@ class RunSettings:
     data_root: Optional[str] = None
     paths: Tuple[Tuple[str, str], ...] = ()       # (dataset name, folder) overrides
     benchmarks: Optional[Tuple[str, ...]] = None  # None: every default benchmark whose data is available
-    seed: int = 0
-    max_images: Optional[int] = None
-    on_bad_image: str = "error"
+    seed: int = option(0, "the seed of random weights, random attack starts and on-the-fly corruptions", parse=int)
+    max_images: Optional[int] = option(None, "evaluate an evenly spaced subset of this many images per dataset",
+                                       parse=optional(positive(int)))
+    on_bad_image: str = option("error", "an undecodable image or a sample without a label: stop (error) or count it "
+                               "as skipped", choices=("error", "skip"))
     force: bool = False
-    recompute_mismatched: bool = False             # recompute finished cells whose settings differ
-    save_logits: bool = False                      # the predictions files keep every logit (float16)
-    recompute_incomplete: bool = False             # recompute finished cells that lack a quantity of today's
-    crop_pct: Optional[float] = None
-    interpolation: Optional[str] = None
-    input_size: Optional[int] = None
-    mean: Optional[Tuple[float, ...]] = None    # None: the model's cfg (a timm name) or identity (a module)
-    std: Optional[Tuple[float, ...]] = None
+    # the run settings: each declared once (pit_eval.settings), for the CLI flag, the API keyword and this field
+    recompute_mismatched: bool = option(
+        False, "resume into a directory whose finished cells were computed with other prediction-affecting settings "
+        "(amp, device, compile, channels-last; batch size for PGD/AutoAttack) by recomputing exactly those cells "
+        "(default: stop and name them)")
+    recompute_incomplete: bool = option(
+        False, "recompute finished cells that lack a quantity this pit_eval records (calibration, per-image "
+        "predictions written by an earlier version; logits for --save-logits)")
+    save_logits: bool = option(False, "the per-image predictions files also keep every logit (float16, ~2 KB per "
+                               "image per cell)")
+    crop_pct: Optional[float] = option(None, "the eval transform's crop fraction (default: the model's pretrained "
+                                       "cfg)", parse=optional(float))
+    interpolation: Optional[str] = option(None, "the eval transform's resize interpolation (default: the model's "
+                                          "pretrained cfg)", choices=("bilinear", "bicubic", "nearest"))
+    input_size: Optional[int] = option(None, "the model's input size in pixels (default: the model's pretrained cfg)",
+                                       parse=optional(positive(int)))
+    mean: Optional[Tuple[float, ...]] = option(None, "the input normalisation's mean, e.g. 0.5,0.5,0.5, with --std "
+                                               "(default: the model's pretrained cfg; for an nn.Module: none)",
+                                               parse=optional(floats), metavar="M,M,M")
+    std: Optional[Tuple[float, ...]] = option(None, "the input normalisation's std, with --mean", parse=optional(floats),
+                                              metavar="S,S,S")
     engine: EngineConfig = EngineConfig()
 
     def __post_init__(self) -> None:
-        # options stored as parsed (numbers stay numbers in meta.json, whichever way they were given)
-        for name, f in benchmarks.options().items():
-            object.__setattr__(self, name, benchmarks.parse_option(f, getattr(self, name)))
+        # settings and benchmark options stored as parsed (numbers stay numbers in meta.json, whichever
+        # way they were given)
+        parse_fields(self)
 
     def option_values(self) -> Dict[str, Any]:
         return {name: getattr(self, name) for name in benchmarks.options()}
@@ -70,15 +86,10 @@ class RunSettings:
     def validate(self):
         for b in self.benchmarks or ():
             check_choice("benchmark", b, benchmarks.names())
-        check_choice("--on-bad-image", self.on_bad_image, ("error", "skip"))
         for name, _ in self.paths:
             check_choice("dataset", name, DATASETS)
         if (self.mean is None) != (self.std is None):
             raise ValueError("give both mean= and std= (the model's input normalisation) or neither")
-        for name in ("max_images", "input_size"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
         values = self.option_values()
         for b in benchmarks.ordered():   # each options class checks its values
             b.configure(values)
@@ -133,7 +144,7 @@ class RobustnessRun:
         self.transform = EvalTransform.from_model(model, pretrained_cfg, crop_pct=cfg.crop_pct, interpolation=cfg.interpolation,
                                                   input_size=cfg.input_size, **norm)
         logger.info("eval transform: %s", self.transform.to_dict())
-        self.model = None if plan_only else self.engine.prepare(Normalized(model, self.transform.mean, self.transform.std))
+        self.model = None if plan_only else for_evaluation(model, self.transform, self.engine)
         self.cache: Dict[str, Any] = {}     # what benchmarks share while planning (IN-9's scan)
         self._datasets: Dict[str, Tuple[ImageList, Optional[List[int]], dict]] = {}
         self.cells: List[Cell] = [c for b in self.units for c in b.plan(self, self.options(b))]

@@ -80,7 +80,7 @@ def parse_option(f: dataclasses.Field, value):
     try:
         if meta.get("parse") is not None:
             value = meta["parse"](value)
-        if meta.get("choices") and value not in meta["choices"]:
+        if meta.get("choices") and value not in meta["choices"] and not (value is None and f.default is None):
             raise ValueError(f"choose one of {', '.join(str(c) for c in meta['choices'])}, got {value!r}")
     except ValueError as e:
         raise OptionError(f.name, str(e)) from None

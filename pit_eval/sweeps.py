@@ -24,7 +24,7 @@ from .datasets import shared_scans
 from .extras import MissingInstall
 from .models import MODEL_ALIASES, resolve_model_name
 from .registry import UnknownNameError
-from .results import atomic_write
+from .files import atomic_write
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from torchvision import transforms
 
 from pit_eval.benchmarks import backgrounds as background
 from pit_eval.engine import Engine, EngineConfig
-from pit_eval.models import Normalized, create_model
+from pit_eval.images import EvalTransform
+from pit_eval.models import create_model, for_evaluation
 from pit_eval.results import Journal
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "cat", "brick", "grass", "gravel", "camera",
@@ -130,7 +131,7 @@ def main() -> None:
         net, info = create_model("pit_ti", "none")
     engine = Engine(EngineConfig(device=a.device, batch_size=a.batch_size, workers=a.workers,
                                  quiet=True, channels_last=False))
-    model = Counting(engine.prepare(Normalized(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))))
+    model = Counting(for_evaluation(net, EvalTransform.from_model(net), engine))
     in9_map = json.loads(background.MAP_PATH.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -88,12 +88,11 @@ def _end_to_end(backend: str, repeat: int, workers: int, device: str, one_decode
 def _per_core(repeat: int, workers: int, model_name: str, protocol: str) -> None:
     """Raw exact backend (one process, one core) vs the runner's data path per worker core, same images."""
     import cv2
-    import timm
     from pit_eval.corruptions import CorruptedImageNet, ImageNetCPass
     from pit_eval.engine import Engine, EngineConfig
     from pit_eval.images import EvalTransform, ImageList
     from pit_eval.datasets import imagenet_wnids, scan_class_folders
-    from pit_eval.models import Normalized
+    from pit_eval.models import load_for_evaluation
     from pit_eval.stall import StallMeter
     from pit_eval.loop_metrics import default_metrics
     root = SAMPLE_ROOT / "imagenet" / "val"
@@ -117,7 +116,7 @@ def _per_core(repeat: int, workers: int, model_name: str, protocol: str) -> None
     for b in eng.loader(data, range(n), data.loader_batch(64)):
         m += sum(len(g[2]) for g in data.split(*b[:3], eng.device))
     runner = m / (time.perf_counter() - t0)
-    model = eng.prepare(Normalized(timm.create_model(model_name), (0.5,) * 3, (0.5,) * 3))
+    model = load_for_evaluation(model_name, "none", eng)[0]
     meter = StallMeter(eng.device)
     eng.cell_values(model, data, "bench", default_metrics(), k, data.split, indices=range(n),
                     loader_batch=data.loader_batch(64), meter=meter)

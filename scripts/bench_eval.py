@@ -24,9 +24,9 @@ from PIL import Image
 from pit_eval import prediction_files
 from pit_eval.datasets import imagenet_wnids, scan_class_folders
 from pit_eval.engine import Engine, EngineConfig
-from pit_eval.images import EvalTransform, ImageList, sample_paths
+from pit_eval.images import ImageList, sample_paths
 from pit_eval.loop_metrics import TopK, default_metrics, rows_of
-from pit_eval.models import Normalized, create_model
+from pit_eval.models import load_for_evaluation
 
 
 def metric_costs(eng, model, ds, repeats: int, out: str) -> Tuple[List[dict], dict]:
@@ -65,9 +65,7 @@ def main() -> None:
     ap.add_argument("--amp", default=None)
     a = ap.parse_args()
     eng = Engine(EngineConfig(device=a.device, amp=a.amp, batch_size=a.batch_size, workers=a.workers, quiet=True))
-    model, _ = create_model(a.model, weights="none")
-    t = EvalTransform.from_model(model)
-    model = eng.prepare(Normalized(model, t.mean, t.std))
+    model, t, _ = load_for_evaluation(a.model, "none", eng)
     with tempfile.TemporaryDirectory() as tmp:
         rs = np.random.RandomState(0)
         wnids = imagenet_wnids()[:8]

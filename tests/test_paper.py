@@ -25,7 +25,7 @@ from pit_eval.robustness import RobustnessConfig, RobustnessRun, summarize
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 ENG = EngineConfig(batch_size=4, workers=0, quiet=True)
-FAST = RobustnessConfig(model="-", corruptions=("gaussian_noise", "fog"), severities=(1,))
+FAST = {"corruptions": ("gaussian_noise", "fog"), "severities": (1,), "max_images": 2}
 
 
 def _real_root(tmp_path) -> Path:
@@ -110,7 +110,7 @@ def test_weights_auto_with_real_data_refuses_before_work(tmp_path):
 
 def _paper(tmp_path, **kw):
     cfg = PaperConfig(out=str(tmp_path / "paper"), tables=("robustness", "robustness_extended"),
-                      models=("pit_ti", "deit_small"), max_images=2, robustness=FAST, engine=ENG, **kw)
+                      models=("pit_ti", "deit_small"), settings=FAST, engine=ENG, **kw)
     return run_paper(make_plan(cfg))
 
 
@@ -287,8 +287,8 @@ def test_a_failing_model_does_not_end_the_paper_run(tmp_path):
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"not a checkpoint")
     cfg = PaperConfig(out=str(tmp_path / "paper"), tables=("robustness",), models=("pit_ti", "deit_small"),
-                      weights=(("deit_small", str(bad)),), default_weights="random", max_images=2,
-                      robustness=FAST, engine=ENG, data_root=str(_real_root(tmp_path)))
+                      weights=(("deit_small", str(bad)),), default_weights="random",
+                      settings=FAST, engine=ENG, data_root=str(_real_root(tmp_path)))
     res = run_paper(make_plan(cfg))
     assert [(e["model"], e["status"]) for e in res["failed"]] == [("deit_small", "failed")]
     assert "broken.pth" in res["failed"][0]["error"]

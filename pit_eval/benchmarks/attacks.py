@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Benchmark, Cell, Metric, SummaryContext, curve, floats, option, positive, register
+from ..settings import floats, option, positive
+from .base import Benchmark, Cell, Metric, SummaryContext, curve, register
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class Attack(Benchmark):
         return curve(cells, "eps")
 
     def plots(self, runs):
-        from .occlusion import sweep_plot
+        from ..plots import sweep_plot
         return {f"{self.name}_curve": sweep_plot(runs, "eps", f"{self.title} accuracy vs ε", "ε (/255)")}
 
 

@@ -18,7 +18,8 @@ from ..extras import require_torchattacks
 from ..loop_metrics import default_metrics, finalize, rows_of
 from ..metrics import clopper_pearson
 from ..results import stable_hash
-from .base import Benchmark, Cell, ImageSubsetOption, Metric, SummaryContext, option, positive, register
+from ..settings import option, positive
+from .base import Benchmark, Cell, ImageSubsetOption, Metric, SummaryContext, register
 
 logger = logging.getLogger(__name__)
 

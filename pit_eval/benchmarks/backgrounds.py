@@ -21,24 +21,25 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.transforms import PILToTensor
 from ..progress import bar as progress_bar
 
 from ..datasets import fingerprint, thin
-from ..images import IMG_EXTENSIONS, DataError, ImageList, load_rgb
+from ..images import IMG_EXTENSIONS, DataError, ImageList, check_same_size, load_rgb
 from ..results import Journal, stable_hash
 from ..stall import StallMeter
 from ..metrics import clopper_pearson
-from .base import Benchmark, Cell, Metric, SummaryContext, option, optional, positive, register
+from ..settings import option, optional, positive
+from .base import Benchmark, Cell, Metric, SummaryContext, register
 
 logger = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parents[1] / "assets" / "in9"
 MAP_PATH = ASSETS / "in_to_in9.json"
 N_CLASSES = 9
+IN9_SIZE = "the released IN-9 images are all 224x224 and are evaluated without resizing"
 #: variants in the order the reports show them; any other variant folder present follows, sorted
 KNOWN_VARIANTS = ("original", "mixed_same", "mixed_rand", "only_fg", "only_bg_t", "only_bg_b",
                   "no_fg", "mixed_next")
@@ -141,23 +142,6 @@ class IN9Tree:
         return out
 
 
-def check_same_size(paths: Sequence[str], what: str) -> Tuple[int, int]:
-    """All images must have one size (batches are built without resizing); returns (H, W)."""
-    size = None
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                s = im.size
-        except OSError as e:
-            raise DataError(f"cannot read image {p!r} ({e}); fix or remove it") from None
-        if size is None:
-            size = s
-        elif s != size:
-            raise DataError(f"{what}: image {p!r} is {s[0]}x{s[1]} but {paths[0]!r} is {size[0]}x{size[1]}; "
-                            "the released IN-9 images are all 224x224 and are evaluated without resizing")
-    return (size[1], size[0]) if size else (0, 0)
-
-
 def check_masks(fgs: Sequence[Foreground], hw: Tuple[int, int]) -> None:
     for fg in fgs:
         try:
@@ -257,7 +241,7 @@ def plan_challenge(tree: IN9Tree, max_images: Optional[int], max_backgrounds: Op
     all_fgs, all_bgs = tree.foregrounds(), tree.samples("only_bg_t")
     fgs = thin(all_fgs, max_images)
     bgs = [p for p, _ in thin(all_bgs, max_backgrounds)]
-    hw = check_same_size([f.image for f in fgs] + bgs, "Background Challenge")
+    hw = check_same_size([f.image for f in fgs] + bgs, "Background Challenge", IN9_SIZE)
     check_masks(fgs, hw)
     return ChallengeSpec(tuple(fgs), tuple(bgs), str(tree.root), (len(all_fgs), len(all_bgs)))
 
@@ -443,7 +427,7 @@ class IN9(Benchmark):
         cells = []
         for v in tree.variants:
             samples = thin(tree.samples(v), run.cfg.max_images)
-            check_same_size([p for p, _ in samples], f"IN-9 {v}")
+            check_same_size([p for p, _ in samples], f"IN-9 {v}", IN9_SIZE)
             ds = ImageList(samples, PILToTensor(), run.cfg.on_bad_image, root=str(tree.root / v / "val"))
             cells.append(Cell(f"in9/{v}", self.name, v, None, fingerprint(ds), loop=lambda ds=ds: (ds, None, None),
                               pred_map=in9_map))

@@ -5,60 +5,20 @@ Walkthrough: docs/add-a-benchmark.md."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..datasets import fingerprint
 from ..loop_metrics import LoopMetric
 from ..metrics import clopper_pearson
 from ..registry import Registry, check_choice
+from ..settings import option
 
 #: every benchmark, by the name ``--benchmarks`` and ``summary["benchmarks"]`` use
 BENCHMARKS: Registry["Benchmark"] = Registry("benchmark")
 
 
 # ------------------------------------------------------------------------------------ options
-def option(default: Any, help: str, *, parse: Optional[Callable] = None, choices: Sequence[str] = (),
-           flag: Optional[str] = None, metavar: Optional[str] = None) -> Any:
-    """A protocol option: a field of a benchmark's options dataclass. Its name is the API keyword and
-    (``_`` -> ``-``) the CLI flag; ``parse`` turns a CLI string or a Python value into the stored value;
-    ``flag``: a ``--no-...`` flag that turns a True default off."""
-    return field(default=default, metadata={"help": help, "parse": parse, "choices": tuple(choices),
-                                            "flag": flag, "metavar": metavar})
-
-
-def sequence(value, cast: Callable = lambda x: x) -> tuple:
-    """``"a,b"`` (a CLI string) / any iterable / one value -> a tuple, each item ``cast``."""
-    if isinstance(value, str):
-        return tuple(cast(x.strip()) for x in value.split(",") if x.strip())
-    if isinstance(value, Iterable):
-        return tuple(cast(x) for x in value)
-    return (cast(value),)
-
-
-def floats(value) -> Tuple[float, ...]:
-    try:
-        return sequence(value, float)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected comma-separated numbers, got {value!r}") from None
-
-
-def optional(cast: Callable) -> Callable:
-    """None stays None; anything else is ``cast``."""
-    def parse(value):
-        return None if value is None else cast(value)
-    return parse
-
-
-def positive(cast: Callable) -> Callable:
-    def parse(value):
-        v = cast(value)
-        if v is not None and v < 1:
-            raise ValueError(f"must be >= 1, got {v}")
-        return v
-    return parse
-
-
 @dataclass(frozen=True)
 class NoOptions:
     """A benchmark without protocol options."""
@@ -78,27 +38,6 @@ class ImageSubsetOption:
                                    "a named list of val images: robustbench-5k, RobustBench's 5,000 (its "
                                    "leaderboard's clean, ImageNet-C, 3DCC and AutoAttack numbers)",
                                    parse=_image_subset, metavar="robustbench-5k")
-
-
-class OptionError(ValueError):
-    """A bad option value: ``--flag: reason`` (``reason`` alone for argparse, which names the flag)."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"--{name.replace('_', '-')}: {reason}")
-        self.reason = reason
-
-
-def parse_option(f: dataclasses.Field, value):
-    """``value`` as the option stores it; a bad value raises :class:`OptionError`."""
-    meta = f.metadata
-    try:
-        if meta.get("parse") is not None:
-            value = meta["parse"](value)
-        if meta.get("choices") and value not in meta["choices"]:
-            raise ValueError(f"choose one of {', '.join(meta['choices'])}, got {value!r}")
-    except ValueError as e:
-        raise OptionError(f.name, str(e)) from None
-    return value
 
 
 # ------------------------------------------------------------------------------------ metrics

@@ -11,8 +11,8 @@ from typing import List, Optional, Tuple
 from .. import real_labels
 from ..datasets import DATASETS, class_subset, subset_indices
 from ..loop_metrics import RealTop1, SubsetTop1, default_metrics
-from .base import (Benchmark, Cell, ImageSubsetOption, Metric, NoOptions, SummaryContext, accuracy, option,
-                   register)
+from ..settings import option
+from .base import Benchmark, Cell, ImageSubsetOption, Metric, NoOptions, SummaryContext, accuracy, register
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from ..loop_metrics import Fingerprint, RowMetric, TopK, finalize, merge_values,
 from ..metrics import ALEXNET_ERR, imagenet_c_summary
 from ..results import stable_hash
 from ..stall import StallMeter, merge
-from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, SummaryContext, cell_record, option,
-                   positive, prerendered_cell, register)
+from ..settings import option, positive
+from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, SummaryContext, cell_record, prerendered_cell, register)
 
 logger = logging.getLogger(__name__)
 

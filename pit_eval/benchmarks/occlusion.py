@@ -15,7 +15,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..metrics import area_under_curve
-from .base import Benchmark, Cell, Metric, SummaryContext, curve, floats, option, positive, register
+from ..settings import floats, option, positive
+from .base import Benchmark, Cell, Metric, SummaryContext, curve, register
 
 PROTOCOLS = ("patch_drop", "center")
 
@@ -165,21 +166,8 @@ class Occlusion(Benchmark):
         return entry or None
 
     def plots(self, runs):
+        from ..plots import sweep_plot
         return {"occlusion_curve": sweep_plot(runs, "levels", "accuracy vs occlusion", "occluded fraction")}
-
-
-def sweep_plot(runs, x: str, title: str, xlabel: str):
-    """Top-1 against a sweep's parameter, one line per run."""
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for label, e in runs:
-        if e.get(x):
-            ax.plot(e[x], [100 * v for v in e["acc1"]], marker="o", label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("top-1 %")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    return fig
 
 
 register(Occlusion())

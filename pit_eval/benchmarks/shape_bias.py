@@ -24,11 +24,10 @@ import torch
 from torchvision.transforms import PILToTensor
 
 from ..datasets import fingerprint, thin
-from ..images import IMG_EXTENSIONS, DataError, ImageList
+from ..images import IMG_EXTENSIONS, DataError, ImageList, check_same_size
 from ..loop_metrics import Batch, Fingerprint, Predictions, SumMetric
 from ..loop_metrics import register as register_metric
 from ..metrics import clopper_pearson
-from .backgrounds import check_same_size
 from .base import Benchmark, Cell, Metric, SummaryContext, register
 
 logger = logging.getLogger(__name__)
@@ -149,7 +148,8 @@ class ShapeBias(Benchmark):
     def plan(self, run, opts) -> List[Cell]:
         root = run.locations[self.dataset].path
         stimuli = thin(scan(root), run.cfg.max_images)
-        check_same_size([p for p, _, _ in stimuli], "cue-conflict")
+        check_same_size([p for p, _, _ in stimuli], "cue-conflict", "the released stimuli are all 224x224 "
+                        "and are evaluated without resizing")
         ds = ImageList([(p, shape) for p, shape, _ in stimuli], PILToTensor(), run.cfg.on_bad_image, root=root)
         metrics = [ShapeDecisions([t for _, _, t in stimuli]), Fingerprint(),
                    Predictions(run.cfg.save_logits, mapped=True)]

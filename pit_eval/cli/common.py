@@ -2,30 +2,55 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from typing import Iterable
 
 from ..datasets import DATASETS
+from ..settings import declared
+
+
+def _parser(f):
+    """argparse ``type`` of one setting: its own parse, bad values reported as usage errors."""
+    from ..settings import OptionError, parse_option
+
+    def parse(text: str):
+        try:
+            return parse_option(f, text)
+        except OptionError as e:
+            raise argparse.ArgumentTypeError(e.reason) from None
+    return parse
+
+
+def _default_text(value) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+
+
+def add_options(g, fields: Iterable[dataclasses.Field]) -> None:
+    """The flags of settings declared with :func:`pit_eval.settings.option` (dest: the field's name):
+    ``--name VALUE`` parsed as the field parses; a False default is a switch; ``flag`` a ``--no-...``
+    switch; ``const`` the value of the flag given alone."""
+    for f in fields:
+        meta, name = f.metadata, "--" + f.name.replace("_", "-")
+        if meta["flag"]:
+            g.add_argument(meta["flag"], dest=f.name, action="store_false", default=f.default, help=meta["help"])
+        elif f.default is False and meta["parse"] is None:
+            g.add_argument(name, dest=f.name, action="store_true", help=meta["help"])
+        else:
+            metavar = meta["metavar"] or ("{" + ",".join(meta["choices"]) + "}" if meta["choices"] else None)
+            extra = {"nargs": "?", "const": meta["const"]} if meta["const"] is not None else {}
+            g.add_argument(name, dest=f.name, type=_parser(f), default=f.default, metavar=metavar, **extra,
+                           help=meta["help"] + ("" if f.default is None else f" (default: {_default_text(f.default)})"))
 
 
 def engine_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("device")
-    g.add_argument("--device", default="auto", help="auto (CUDA if present) | cpu | cuda | cuda:N")
-    g.add_argument("--amp", nargs="?", const="bf16", default=None, choices=["bf16", "fp16"],
-                   help="mixed precision (default dtype bf16)")
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: from CPU count)")
-    g.add_argument("--no-channels-last", action="store_true")
-    g.add_argument("--quiet", action="store_true", help="no progress bars (for logs)")
-    g.add_argument("--compile", nargs="?", const="default", default=None,
-                   choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
-                   help="torch.compile the model (mode; default 'default'); recorded per cell, so compiled "
-                        "and eager cells never mix silently")
+    from ..engine import EngineConfig
+    add_options(p.add_argument_group("device"), declared(EngineConfig))
 
 
 def engine_cfg(a):
     from ..engine import EngineConfig
-    return EngineConfig(device=a.device, amp=a.amp, batch_size=a.batch_size, workers=a.workers,
-                        channels_last=not a.no_channels_last, quiet=a.quiet, compile=a.compile)
+    return EngineConfig(**{f.name: getattr(a, f.name) for f in declared(EngineConfig)})
 
 
 def dataset_args(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .common import dataset_args, dataset_paths, engine_args, engine_cfg
-from .robustness import options, protocol_args
+from .robustness import protocol_args, settings
 
 
 def _weights(s: str):
@@ -18,12 +18,6 @@ def _weights(s: str):
         m, f = item.split("=", 1)
         pairs.append((m.strip(), f.strip()))
     return "auto", tuple(pairs)
-
-
-def _protocols(a):
-    from ..api import build_config
-    kw = {k: v for k, v in options(a).items() if k not in ("weights", "out")}
-    return build_config("-", **kw)
 
 
 def register(sub) -> None:
@@ -44,18 +38,16 @@ def register(sub) -> None:
 
 
 def run(a) -> int:
-    import os
-
+    from ..engine import is_main_process
     from ..paper import PaperConfig, format_plan, make_plan, run_paper
     split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip()) if s else None  # noqa: E731
     default_weights, files = a.weights
     cfg = PaperConfig(out=a.out, data_root=a.data_root, paths=dataset_paths(a), tables=split(a.tables),
                       models=split(a.models), weights=files, default_weights=default_weights,
-                      detection=tuple(a.detection), max_images=a.max_images,
-                      robustness=_protocols(a), engine=engine_cfg(a))
+                      detection=tuple(a.detection), engine=engine_cfg(a),
+                      settings={k: v for k, v in settings(a).items() if k not in vars(engine_cfg(a))})
     plan = make_plan(cfg)
-    main_rank = os.environ.get("RANK", "0") == "0"
-    if main_rank:
+    if is_main_process():
         print(format_plan(plan), flush=True)
     if a.dry_run:
         return 0

@@ -4,54 +4,23 @@ from __future__ import annotations
 import argparse
 
 from ..benchmarks import names
-from .common import dataset_args, engine_args
-
-
-def _parser(f):
-    """argparse ``type`` of one option: its own parse, bad values reported as usage errors."""
-    from ..benchmarks.base import OptionError, parse_option
-
-    def parse(text: str):
-        try:
-            return parse_option(f, text)
-        except OptionError as e:
-            raise argparse.ArgumentTypeError(e.reason) from None
-    return parse
-
-
-def _default_text(value) -> str:
-    return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+from ..settings import declared
+from .common import add_options, dataset_args, engine_args
 
 
 def protocol_args(p: argparse.ArgumentParser) -> None:
-    """Protocol options shared by ``robustness`` and ``paper``: every benchmark's options, generated
-    from its options class (name, default, help, choices), then the run settings."""
+    """The settings ``robustness`` and ``paper`` share, generated from their declarations: every
+    benchmark's protocol options (its options class), then the run settings (RunSettings)."""
     from ..benchmarks import options
-    g = p.add_argument_group("protocols (each benchmark's options)")
-    for name, f in options().items():
-        meta = f.metadata
-        if meta["flag"]:
-            g.add_argument(meta["flag"], dest=name, action="store_false", default=f.default, help=meta["help"])
-            continue
-        metavar = meta["metavar"] or ("{" + ",".join(meta["choices"]) + "}" if meta["choices"] else None)
-        g.add_argument("--" + name.replace("_", "-"), dest=name, type=_parser(f), default=f.default,
-                       metavar=metavar, help=meta["help"] + ("" if f.default is None else
-                                                             f" (default: {_default_text(f.default)})"))
-    g = p.add_argument_group("run")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--recompute-mismatched", action="store_true",
-                   help="resume into a directory whose finished cells were computed with other "
-                        "prediction-affecting settings (amp, device, compile, channels-last; batch size "
-                        "for PGD/AutoAttack) by recomputing exactly those cells (default: stop and name them)")
-    g.add_argument("--recompute-incomplete", action="store_true",
-                   help="recompute finished cells that lack a quantity this pit_eval records (calibration, "
-                        "per-image predictions written by an earlier version; logits for --save-logits)")
-    g.add_argument("--save-logits", action="store_true",
-                   help="the per-image predictions files also keep every logit (float16, ~2 KB per image per cell)")
-    g.add_argument("--max-images", type=int, default=None, help="evaluate an evenly spaced subset")
-    g.add_argument("--on-bad-image", default="error", choices=["error", "skip"])
-    g.add_argument("--crop-pct", type=float, default=None)
-    g.add_argument("--interpolation", default=None, choices=["bilinear", "bicubic", "nearest"])
+    from ..robustness import RunSettings
+    add_options(p.add_argument_group("protocols (each benchmark's options)"), options().values())
+    add_options(p.add_argument_group("run"), declared(RunSettings))
+
+
+def settings(a) -> dict:
+    """The parsed flags of :func:`protocol_args` and the engine's: ``{keyword: value}``."""
+    from ..api import SETTINGS
+    return {k: getattr(a, k) for k in SETTINGS}
 
 
 def register(sub) -> None:
@@ -73,21 +42,17 @@ def register(sub) -> None:
 
 def options(a) -> dict:
     """The parsed flags as :func:`pit_eval.evaluate` options."""
-    from ..api import OPTIONS
     from ..datasets import DATASETS
-    kw = {k: getattr(a, k) for k in OPTIONS if hasattr(a, k)}
-    kw["channels_last"] = not a.no_channels_last
-    kw.update({n.replace("-", "_"): getattr(a, f"path_{n}") for n in DATASETS})
-    return kw
+    return {"weights": a.weights, "out": a.out, "data_root": a.data_root, "benchmarks": a.benchmarks, "force": a.force,
+            **settings(a), **{n.replace("-", "_"): getattr(a, f"path_{n}") for n in DATASETS}}
 
 
 def run(a) -> int:
-    import os
-
     from ..api import evaluate
+    from ..engine import is_main_process
     from ..robustness import format_table
     res = evaluate(a.model, **options(a))
-    if os.environ.get("RANK", "0") == "0":
+    if is_main_process():
         print(format_table(res.summary))
         print(f"results: {res.out}")
     return 0

@@ -1,0 +1,16 @@
+"""Plots several benchmarks' reports share (a benchmark's own plots live in its module)."""
+from __future__ import annotations
+
+
+def sweep_plot(runs, x: str, title: str, xlabel: str):
+    """Top-1 against a sweep's parameter, one line per run."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for label, e in runs:
+        if e.get(x):
+            ax.plot(e[x], [100 * v for v in e["acc1"]], marker="o", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("top-1 %")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig
