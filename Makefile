@@ -34,7 +34,7 @@ core-test:
 		tests/test_imagenet_c_protocol.py tests/test_corruptions.py tests/test_results.py tests/test_benchmarks.py \
 		tests/test_shape_bias.py tests/test_docs.py tests/test_loop_metrics.py tests/test_population.py tests/test_image_subsets.py \
 		tests/test_imagenet_o.py tests/test_objectnet.py tests/test_corruption_sets.py \
-		tests/test_sweep.py tests/test_data_fingerprint.py tests/test_sources.py
+		tests/test_sweep.py tests/test_data_fingerprint.py tests/test_sources.py tests/test_settings.py tests/test_imports.py
 
 bench: setup
 	$(PY) scripts/bench_corruptions.py
