@@ -18,7 +18,7 @@ from . import progress
 from .images import Indexed, collate_skipping
 from .loop_metrics import Batch, LoopMetric, merge_values
 from .loop_metrics.fingerprint import FP_MOD, fingerprint_terms, prediction_fingerprint  # noqa: F401 (re-exported)
-from .settings import at_least_zero, option, optional, parse_fields, positive
+from .settings import at_least, option, optional, parse_fields, positive
 from .stall import StallMeter
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class EngineConfig:
     amp: Optional[str] = option(None, "mixed precision (default dtype bf16)", choices=tuple(AMP_DTYPES), const="bf16")
     batch_size: int = option(64, "images per batch", parse=positive(int))
     workers: Optional[int] = option(None, "DataLoader workers (default: the cores per process but one, at most 32)",
-                                    parse=optional(at_least_zero(int)))
+                                    parse=optional(at_least(0, int)))
     channels_last: bool = option(True, "no channels-last memory format", flag="--no-channels-last")
     quiet: bool = option(False, "no progress bars (for logs)")
     compile: Optional[str] = option(None, "torch.compile the model (mode; default 'default'); recorded per cell, so "

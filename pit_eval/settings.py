@@ -48,22 +48,18 @@ def optional(cast: Callable) -> Callable:
     return parse
 
 
+def at_least(bound: int, cast: Callable) -> Callable:
+    """``cast``, then refused below ``bound`` (None passes: wrap in :func:`optional` first)."""
+    def parse(value):
+        v = cast(value)
+        if v is not None and v < bound:
+            raise ValueError(f"must be >= {bound}, got {v}")
+        return v
+    return parse
+
+
 def positive(cast: Callable) -> Callable:
-    def parse(value):
-        v = cast(value)
-        if v is not None and v < 1:
-            raise ValueError(f"must be >= 1, got {v}")
-        return v
-    return parse
-
-
-def at_least_zero(cast: Callable) -> Callable:
-    def parse(value):
-        v = cast(value)
-        if v is not None and v < 0:
-            raise ValueError(f"must be >= 0, got {v}")
-        return v
-    return parse
+    return at_least(1, cast)
 
 
 class OptionError(ValueError):
