@@ -210,7 +210,7 @@ def test_paper_columns_name_registered_metrics(monkeypatch):
     for t in paper.tables():
         for c in t["columns"]:
             if c["kind"] == "robustness":
-                assert paper.column_metric(c).id == c["metric"]
+                assert benchmarks.metric(c["metric"]).id == c["metric"]
     doc = json.loads(references.PATH.read_text())
     doc["tables"][1]["columns"][0]["metric"] = "clean.top1"
     monkeypatch.setattr(references, "load", lambda: doc)
