@@ -251,6 +251,12 @@ SUBSET_SOURCE = {"robustbench-5k": "RobustBench's 5,000 ImageNet val images (rob
                                    "imagenet_test_image_ids.txt)"}
 
 
+def subset_flag(name: str) -> str:
+    """A summary's flag of a run restricted to a named image subset."""
+    return (f"subset: {SUBSET_SOURCE[name]} for ImageNet val and ImageNet-C (and so AutoAttack); compare with "
+            "RobustBench's leaderboard only under this subset")
+
+
 @functools.lru_cache(None)
 def image_subset(name: str) -> Tuple[str, ...]:
     """The files of a named subset, as listed."""

@@ -71,8 +71,7 @@ def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
         elif s is None:
             why = "not run yet (re-run the command to finish it)"
         elif metric is not None and metric.requires and entry is not None:
-            why = ("not defined on this run: it needs the complete grid (15 benchmark corruptions x 5 "
-                   "severities) and this run has a subset")
+            why = f"not defined on this run: it needs {metric.requires_what} and this run has a subset"
         elif metric is not None and entry is None:
             why = f"not in this run: add {metric.benchmark} to its benchmarks"
         else:
@@ -80,13 +79,22 @@ def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
     prov = (s or {}).get("provenance")
     return {"table": table["id"], "model": model, "column": col["id"], "label": col["label"], **c,
             "why": why, "flags": (s or {}).get("flags", []),
-            "computed": computed_text(prov, (entry or {}).get("corruption_protocol")) if ours is not None else ""}
+            "computed": computed_text(prov, _qualified(metric, entry)) if ours is not None else ""}
 
 
-def computed_text(prov: Optional[dict], corruption_protocol: Optional[str] = None) -> str:
-    """How a number was computed: ``fp32 on NVIDIA H100, eager`` (per its run's cells), and for an
-    ImageNet-C number its protocol (``; ImageNet-C: imagenet-c, on the fly``)."""
-    protocol = f"; ImageNet-C: {corruption_protocol}" if corruption_protocol else ""
+def _qualified(metric, entry) -> Optional[str]:
+    """``<benchmark title>: <its qualifier>`` of a benchmark number, where its benchmark qualifies it."""
+    if metric is None:
+        return None
+    unit = benchmarks.BENCHMARKS.get(metric.benchmark)
+    q = unit.qualifier(entry)
+    return f"{unit.title}: {q}" if q else None
+
+
+def computed_text(prov: Optional[dict], qualifier: Optional[str] = None) -> str:
+    """How a number was computed: ``fp32 on NVIDIA H100, eager`` (per its run's cells), and what its
+    benchmark qualifies it with (an ImageNet-C number: ``; ImageNet-C: imagenet-c, on the fly``)."""
+    protocol = f"; {qualifier}" if qualifier else ""
     if not prov:
         return "precision and device not recorded" + protocol
     return (f"{settings_text(prov, 'precision')} on {settings_text(prov, 'device_name')}, "

@@ -141,7 +141,7 @@ def make_plots(runs: List[Run]) -> Dict[str, bytes]:
             sev = sorted(cc["ap_by_severity"], key=int)
             ax.plot([0] + [int(s) for s in sev], [100 * cc["P"]] + [100 * cc["ap_by_severity"][s] for s in sev],
                     marker="o", label=r.model)
-        ax.set_xlabel("severity (0 = clean)")
+        ax.set_xlabel("severity (0 = uncorrupted)")
         ax.set_ylabel("box AP %")
         ax.set_title("detection AP vs corruption severity")
         ax.legend(fontsize=7)
@@ -149,15 +149,16 @@ def make_plots(runs: List[Run]) -> Dict[str, bytes]:
     speed_runs = [r for r in runs if r.kind == "speed"]
     if speed_runs and rob:
         ips = {m: row["infer_ips_median"] for b in speed_runs for m, row in b.summary["models"].items()}
-        pts = [(ips[r.model], 100 * r.summary["benchmarks"]["clean"]["acc1"], r.model) for r in rob
-               if r.model in ips and r.summary["benchmarks"].get("clean")]
+        top = benchmarks.headline()
+        pts = [(ips[r.model], top.shown(r.summary["benchmarks"].get(top.benchmark)), r.model) for r in rob
+               if r.model in ips and top.shown(r.summary["benchmarks"].get(top.benchmark)) is not None]
         if pts:
             fig, ax = plt.subplots(figsize=(5, 3.2))
             for x, y, m in pts:
                 ax.scatter(x, y)
                 ax.annotate(m, (x, y), fontsize=7)
             ax.set_xlabel("images/s (this machine)")
-            ax.set_ylabel("clean top-1 %")
+            ax.set_ylabel(f"{top.label} %")
             ax.set_title("accuracy vs throughput")
             plots["acc_vs_throughput"] = _fig_png(fig)
     return plots

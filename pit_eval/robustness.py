@@ -21,9 +21,8 @@ from torch import nn
 from . import benchmarks, population, prediction_files, progress, references
 from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_metrics
 from .loop_metrics import LoopMetric, default_metrics, finalize, rows_of
-from .corruptions.names import source_protocol, with_protocol
-from .datasets import (DATASETS, SUBSET_SOURCE, comparable, data_change, fingerprint, flag, image_counter, locate,
-                       open_folder, planned_images, save_file_lists)
+from .datasets import (DATASETS, comparable, data_change, fingerprint, flag, image_counter, locate,
+                       open_folder, planned_images, save_file_lists, subset_flag)
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
 from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
 from .models import (WeightsInfo, create_model, for_evaluation, module_weights, normalisation_mismatch,
@@ -55,7 +54,7 @@ class RunSettings:
     # the run settings: each declared once (pit_eval.settings), for the CLI flag, the API keyword and this field
     recompute_mismatched: bool = option(
         False, "resume into a directory whose finished cells were computed with other prediction-affecting settings "
-        "(amp, device, compile, channels-last; batch size for PGD/AutoAttack) by recomputing exactly those cells "
+        "(amp, device, compile, channels-last; batch size for the batch-dependent benchmarks) by recomputing exactly those cells "
         "(default: stop and name them)")
     recompute_incomplete: bool = option(
         False, "recompute finished cells that lack a quantity this pit_eval records (calibration, per-image "
@@ -284,7 +283,7 @@ class RobustnessRun:
             if incomplete:
                 summary["flags"].append(incomplete_flag(incomplete))
             rd.write_summary(summary, cell_rows(rd.cells.values()))
-        warning = stall_warning(summary.get("throughput"))
+        warning = stall_warning(summary.get("throughput"), [r for b in self.units for r in b.stall_remedies])
         if warning and eng.is_main:
             logger.warning("%s", warning)
         eng.close()
@@ -362,16 +361,13 @@ class RobustnessRun:
         old = rd.cells.get(cell.key)
         if old is None:
             return False
-        data = with_protocol(old.get("data"))
+        data = old.get("data")        # as upgraded by its benchmark when the directory was opened
         same = comparable(data) == comparable(cell.fingerprint)
         if not same and not self.cfg.force:
-            was = source_protocol((data or {}).get("source", ""))
-            now = source_protocol(cell.fingerprint.get("source", ""))
-            if was != now and was and now:
-                raise DataError(f"cell {cell.key} in {rd.path} was rendered under the {was} protocol and this "
-                                f"run renders {now}; cells of the two are never mixed: resume with "
-                                f"--corruption-protocol {was}, or use another --out (or --force to recompute "
-                                "the directory's cells)")
+            refusal = benchmarks.BENCHMARKS.get(cell.benchmark).resume_refusal(data, cell.fingerprint)
+            if refusal:
+                raise DataError(f"cell {cell.key} in {rd.path} {refusal}, or use another --out (or --force to "
+                                "recompute the directory's cells)")
             raise DataError(f"cell {cell.key} in {rd.path} was computed on other data than now: "
                             f"{data_change(rd.path, data, cell.fingerprint)}; point the dataset flag at the data "
                             "it was computed on, or use another --out (or --force to recompute the directory's cells)")
@@ -476,8 +472,7 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
     if max_images:
         flags.append(f"subset: at most {max_images} images per dataset")
     if subset:
-        flags.append(f"subset: {SUBSET_SOURCE[subset]} for ImageNet val and ImageNet-C "
-                     "(and so AutoAttack); compare with RobustBench's leaderboard only under this subset")
+        flags.append(subset_flag(subset))
     ctx = SummaryContext(sample, max_images, {}, flags, subset)
     for unit in benchmarks.ordered():
         entry = unit.summarize([c for c in cells if c["benchmark"] == unit.name], ctx)
@@ -552,7 +547,7 @@ def reference_rows(model: str, bench: dict) -> List[dict]:
             continue
         c = references.compare(model, m.shown(entry), m.refs, entry.get("comparison_withheld"), ci=m.interval(entry))
         if c["ours"] is not None or c["references"] or c["withheld"]:
-            rows.append({"metric": m.title(entry), **c})
+            rows.append({"metric": benchmarks.BENCHMARKS.get(m.benchmark).metric_title(m, entry), **c})
     return rows
 
 
@@ -567,7 +562,7 @@ def cell_rows(cells) -> List[dict]:
                      "predictions": (c.get("predictions") or {}).get("file"), "precision": p.get("precision", "unknown"),
                      "device": p.get("device_name", "unknown"), "compile": p.get("compile"),
                      "stall_share": t.get("stall_share"), "images_per_s": t.get("images_per_s"),
-                     "data_source": (with_protocol(c.get("data")) or {}).get("source")})
+                     "data_source": (c.get("data") or {}).get("source")})
     return rows
 
 

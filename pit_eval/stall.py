@@ -23,9 +23,8 @@ import torch
 
 #: a run whose stall share exceeds this says so at the end, with the remedies
 STALL_WARN = 0.10
-REMEDIES = ("more DataLoader workers (--workers N, up to the cores per GPU)",
-            "--corruption-backend torch (on-the-fly ImageNet-C rendered on the device)",
-            "the pre-rendered ImageNet-C (--imagenet-c DIR), which needs no rendering")
+#: what any run can do; each benchmark adds its own (Benchmark.stall_remedies)
+REMEDIES = ("more DataLoader workers (--workers N, up to the cores per GPU)",)
 SUMMED = ("wall_s", "data_wait_s", "device_s", "stall_s", "images", "image_cells", "batches")
 
 
@@ -128,11 +127,12 @@ def merge(parts: Sequence[dict]) -> Optional[dict]:
     return finish({**total, "device_timer": "+".join(timers)})
 
 
-def stall_warning(totals: Optional[dict]) -> Optional[str]:
-    """The end-of-run message when the device waited for data more than :data:`STALL_WARN`."""
+def stall_warning(totals: Optional[dict], remedies: Sequence[str] = ()) -> Optional[str]:
+    """The end-of-run message when the device waited for data more than :data:`STALL_WARN`, with the
+    remedies: :data:`REMEDIES`, then those of the run's benchmarks."""
     if not totals or totals.get("stall_share") is None or totals["stall_share"] <= STALL_WARN:
         return None
     where = "the accelerator" if "cuda" in totals.get("device_timer", "") else "the model (CPU run)"
     return (f"{where} waited for data {100 * totals['stall_share']:.0f} % of the measured wall time "
             f"(above {100 * STALL_WARN:.0f} %); remedies, in order: " + "; ".join(
-                f"{i + 1}) {r}" for i, r in enumerate(REMEDIES)))
+                f"{i + 1}) {r}" for i, r in enumerate(dict.fromkeys((*REMEDIES, *remedies)))))

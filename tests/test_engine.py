@@ -55,6 +55,12 @@ def test_stall_meter_sees_a_data_bound_loop():
     assert t["data_wait_s"] >= 6 * 4 * 0.02 and t["stall_s"] <= t["wall_s"]
     assert t["device_busy"] < 0.5 and t["device_timer"] == "host"
     assert "waited for data" in stall_warning(t) and "--workers" in stall_warning(t)
+    # the run's benchmarks add theirs, after the common one, each once
+    from pit_eval.benchmarks import BENCHMARKS
+    own = BENCHMARKS.get("imagenet-c").stall_remedies
+    text = stall_warning(t, own + own)
+    assert text.endswith("remedies, in order: 1) more DataLoader workers (--workers N, up to the cores per GPU); "
+                         f"2) {own[0]}; 3) {own[1]}") and "--corruption-backend torch" in own[0]
 
 
 def test_stall_meter_sees_a_model_bound_loop():

@@ -42,6 +42,11 @@ def metric(metric_id: str) -> Metric:
     return known[metric_id]
 
 
+def headline() -> Metric:
+    """The suite's headline number of a model (the clean top-1), which reports set against speed."""
+    return metric("clean.acc1")
+
+
 def options() -> Dict[str, dataclasses.Field]:
     """Every benchmark's protocol options by name (shared option classes appear once)."""
     out: Dict[str, dataclasses.Field] = {}

@@ -59,7 +59,8 @@ class Metric:
 
     ``path``: keys (and list indices) into the entry; ``refs``: the reference metrics shown beside it
     (:mod:`pit_eval.references`); ``column``: its column in the run report (None: not a column);
-    ``requires``: a key of the entry that must be True for the value to be defined (a complete grid);
+    ``requires``: a key of the entry that must be True for the value to be defined (a complete grid),
+    ``requires_what`` saying what that is;
     ``scale``: display units (100: per cent; None: text, never compared); ``ci``: the path of its
     95 % interval ``[lo, hi]`` in the entry (an accuracy's Clopper-Pearson interval), None if it has none."""
     name: str
@@ -68,6 +69,7 @@ class Metric:
     refs: Tuple[str, ...] = ()
     column: Optional[str] = None
     requires: Optional[str] = None
+    requires_what: str = "the complete grid"   # what ``requires`` asks, in the words a report says it
     scale: Optional[float] = 100.0
     ci: Optional[Tuple] = None
     in_table: bool = True        # a row of the CLI table / summary["reference"] (False: summary and reports only)
@@ -93,11 +95,6 @@ class Metric:
         if self.shown(entry) is None or not isinstance(v, list) or len(v) != 2 or None in v:
             return None
         return [x * (self.scale or 1.0) for x in v]
-
-    def title(self, entry: Optional[dict]) -> str:
-        """The label; an ImageNet-C number names the corruption protocol it was rendered under."""
-        protocol = (entry or {}).get("corruption_protocol")
-        return f"{self.label} [{protocol}]" if protocol else self.label
 
 
 # ------------------------------------------------------------------------------------ cells
@@ -240,6 +237,8 @@ class Benchmark:
     batch_dependent: bool = False
     order: int = 100
     doc: str = ""
+    #: what a run whose loop waited for this benchmark's data can do about it (the stall warning's remedies)
+    stall_remedies: Tuple[str, ...] = ()
 
     @property
     def inputs(self) -> Tuple[str, ...]:
@@ -278,6 +277,21 @@ class Benchmark:
     def upgrade(self, record: dict) -> dict:
         """A record written by an earlier layout, read with today's names (default: as it is)."""
         return record
+
+    def resume_refusal(self, was: dict, now: dict) -> Optional[str]:
+        """Why a finished cell computed on data ``was`` (its stored, upgraded fingerprint) must not be
+        resumed under ``now`` when they differ, if it is more than a data change (its message; default
+        None: the orchestrator says which files changed)."""
+        return None
+
+    def qualifier(self, entry: Optional[dict]) -> Optional[str]:
+        """Words that qualify every number of its summary entry where they are shown (default None)."""
+        return None
+
+    def metric_title(self, metric: Metric, entry: Optional[dict]) -> str:
+        """A metric's label as tables show it, with the entry's :meth:`qualifier` in brackets."""
+        q = self.qualifier(entry)
+        return f"{metric.label} [{q}]" if q else metric.label
 
     def headline(self, record: dict) -> str:
         """The few words a log line says of a finished cell."""

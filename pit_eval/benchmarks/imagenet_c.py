@@ -79,7 +79,8 @@ class ImageNetC(Benchmark):
         Metric("corruption_protocol", "ImageNet-C protocol", column="ImageNet-C protocol", scale=None),
         Metric("relative_mce", "ImageNet-C relative mCE", column="rel. mCE"),
         Metric("mean_corrupted_acc", "ImageNet-C mean top-1, 15 benchmark corruptions", column="mean C acc (15)",
-               requires="mean_corrupted_acc_complete"),
+               requires="mean_corrupted_acc_complete",
+               requires_what="the complete grid (15 benchmark corruptions x 5 severities)"),
         Metric("mean_corrupted_acc_evaluated", "ImageNet-C mean top-1, every evaluated corruption"),
         Metric("ece", "ImageNet-C mean ECE % (15 bins)",
                path=("calibration", "ece"), column="ImageNet-C ECE"),
@@ -88,6 +89,24 @@ class ImageNetC(Benchmark):
         Metric("brier", "ImageNet-C mean Brier, benchmark corruptions evaluated", path=("calibration", "brier"),
                scale=1.0, in_table=False),
     )
+
+    stall_remedies = ("--corruption-backend torch (on-the-fly ImageNet-C rendered on the device)",
+                      "the pre-rendered ImageNet-C (--imagenet-c DIR), which needs no rendering")
+
+    def qualifier(self, entry):
+        """Its numbers name the corruption protocol its cells were rendered under."""
+        return (entry or {}).get("corruption_protocol")
+
+    def upgrade(self, record: dict) -> dict:
+        """On-the-fly cells written before the two protocols name imagecorruptions as theirs."""
+        return {**record, "data": with_protocol(record.get("data"))}
+
+    def resume_refusal(self, was: dict, now: dict) -> Optional[str]:
+        old, new = source_protocol((was or {}).get("source", "")), source_protocol(now.get("source", ""))
+        if old != new and old and new:
+            return (f"was rendered under the {old} protocol and this run renders {new}; cells of the two are never "
+                    f"mixed: resume with --corruption-protocol {old}")
+        return None
 
     def cost(self, images, opts: ImageNetCOptions) -> float:
         return images("imagenet") * len(opts.corruptions) * len(opts.severities)

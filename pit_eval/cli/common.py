@@ -55,7 +55,7 @@ def engine_cfg(a):
 
 def dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None,
-                   help="folder holding imagenet/val, imagenet-c, imagenet-a, ..., imagenet-9")
+                   help="folder holding " + ", ".join(s.subdir for s in DATASETS.values()))
     for name in DATASETS:
         spec = DATASETS[name]
         p.add_argument(f"--{name}", dest=f"path_{name}", default=None, metavar="DIR" if spec.folders_only else "PATH",

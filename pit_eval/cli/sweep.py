@@ -31,7 +31,7 @@ def register(sub) -> None:
                    help="print every model's plan (cells, forward-pass equivalents; no weights read), write "
                         "<out>/plan.json and stop")
     p.add_argument("--render-group", type=int, default=RENDER_GROUP, metavar="N",
-                   help="models that share one render of on-the-fly ImageNet-C (held together; fewer when "
+                   help="models that share one render of each shared pass (on-the-fly corruptions; held together; fewer when "
                         "they fill half the accelerator); 1: each model renders alone (default %(default)s)")
     engine_args(p)
     g = p.add_argument_group("launcher (submitit)")
