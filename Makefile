@@ -24,17 +24,13 @@ test: detection-setup
 	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# the core install on its own (.venv-core: no mmcv, mmdet, mmengine or pycocotools) passes the
-# robustness, paper, API and corruption tests
+# the core install on its own (.venv-core: no mmcv, mmdet, mmengine or pycocotools) passes the tests
+# marked core (pytestmark = pytest.mark.core: robustness, paper, API, data, corruptions, ...)
 CORE_VENV ?= .venv-core
 core-test:
 	@VENV=$(CORE_VENV) bash scripts/setup.sh
 	$(CORE_VENV)/bin/python -c "import importlib.util as u, sys; m = [n for n in ('mmcv', 'mmdet', 'mmengine', 'pycocotools') if u.find_spec(n)]; print('core install; detection packages importable:', m or 'none'); sys.exit(bool(m))"
-	$(CORE_VENV)/bin/python -m pytest -q tests/test_robustness.py tests/test_api_autoattack.py tests/test_paper.py \
-		tests/test_imagenet_c_protocol.py tests/test_corruptions.py tests/test_results.py tests/test_benchmarks.py \
-		tests/test_shape_bias.py tests/test_docs.py tests/test_loop_metrics.py tests/test_population.py tests/test_image_subsets.py \
-		tests/test_imagenet_o.py tests/test_objectnet.py tests/test_corruption_sets.py \
-		tests/test_sweep.py tests/test_data_fingerprint.py tests/test_sources.py tests/test_settings.py tests/test_imports.py
+	$(CORE_VENV)/bin/python -m pytest -q -m core $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) scripts/bench_corruptions.py

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -8,10 +9,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no network here; hub access must fail fast
 ARTIFACTS = ROOT / "tests" / "artifacts"
+# the core install (make core-test, -m core) cannot import the detection tests' module: not collected there
+collect_ignore = [] if importlib.util.find_spec("mmdet") else ["test_detection.py"]
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: end-to-end runs of a minute or more")
+    config.addinivalue_line("markers", "core: also run on the core install alone (make core-test: -m core)")
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ from pit_eval.benchmarks.attacks import fgsm, pgd
 from pit_eval.images import SAMPLE_ROOT, EvalTransform, load_rgb, sample_photographs
 from pit_eval.models import Normalized, create_model
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGENET_NORM = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 QUIET = dict(batch_size=5, workers=0, quiet=True)

@@ -18,6 +18,8 @@ from pit_eval.images import SAMPLE_ROOT
 from pit_eval.registry import unknown_name_message
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 PREVIOUS = ROOT / "tests/data/previous_layout"
 #: the fixed path the previous-layout run read its data from (fingerprints hold absolute paths)

@@ -13,6 +13,8 @@ import pit_eval
 from pit_eval.benchmarks import BENCHMARKS
 from pit_eval.images import SAMPLE_ROOT, DataError, EvalTransform
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 QUIET = dict(batch_size=4, workers=0, quiet=True, device="cpu")
 
 

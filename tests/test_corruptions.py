@@ -8,6 +8,8 @@ from pit_eval import corruptions as C
 from pit_eval.images import SAMPLE_ROOT, EvalTransform, ImageList
 from pit_eval.datasets import scan_class_folders, imagenet_wnids
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ALL = C.GROUPS["all"]
 
 

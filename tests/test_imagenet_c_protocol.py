@@ -18,6 +18,8 @@ from pit_eval.engine import EngineConfig
 from pit_eval.images import SAMPLE_ROOT, DataError, load_rgb, sample_photographs
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 IC, ICOR = C.IMAGENET_C, C.IMAGECORRUPTIONS
 
 

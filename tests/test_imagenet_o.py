@@ -19,6 +19,8 @@ from pit_eval.benchmarks.imagenet_o import fpr_at_recall
 from pit_eval.datasets import imagenet_o_wnids, imagenet_wnids
 from pit_eval.images import SAMPLE_ROOT, DataError
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 QUIET = dict(batch_size=4, workers=0, quiet=True, device="cpu")
 O_CLASSES = ("n03196217", "n04579432", "n07753275")         # digital clock, whistle, pineapple (ImageNet-O's)
 

@@ -3,6 +3,10 @@ down (docs/architecture.md draws them), no import circle, no benchmark importing
 import ast
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "pit_eval"
 

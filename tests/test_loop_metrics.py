@@ -18,6 +18,8 @@ from pit_eval.loop_metrics import (LOOP_METRICS, Batch, Calibration, Fingerprint
 from pit_eval.metrics import clopper_pearson, expected_calibration_error
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "pit_eval/assets/sample"
 

@@ -15,6 +15,8 @@ import pit_eval
 from pit_eval.datasets import ASSETS, objectnet_classes
 from pit_eval.images import SAMPLE_ROOT, DataError
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 QUIET = dict(batch_size=4, workers=0, quiet=True, device="cpu")
 FOLDERS = ("umbrella", "computer_mouse", "still_camera", "alarm_clock", "banana")   # mapped to ImageNet
 UNMAPPED = "squeegee"                                                               # one of the other 200

@@ -22,6 +22,8 @@ from pit_eval.paper import PaperConfig, format_plan, make_plan, run_paper
 from pit_eval.results import ResultsError, RunDir
 from pit_eval.robustness import RobustnessConfig, RobustnessRun, summarize
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 ENG = EngineConfig(batch_size=4, workers=0, quiet=True)

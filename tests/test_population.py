@@ -13,6 +13,8 @@ from pit_eval.loop_metrics import Batch, SubsetTop1
 from pit_eval.metrics import clopper_pearson
 from pit_eval.registry import unknown_name_message
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "tests/data/clouds"
 ASSETS = ROOT / "pit_eval/assets/clouds"

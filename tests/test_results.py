@@ -11,6 +11,8 @@ from pit_eval.engine import Engine, EngineConfig
 from pit_eval.results import ResultsError
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

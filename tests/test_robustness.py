@@ -15,6 +15,8 @@ from pit_eval.loop_metrics import finalize
 from pit_eval.results import ResultsError
 from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 QUICK = dict(model="pit_ti", weights="none", corruptions=("gaussian_noise", "glass_blur"),

@@ -14,6 +14,8 @@ from pit_eval.engine import EngineConfig
 from pit_eval.robustness import RobustnessConfig, RunSettings
 from pit_eval.settings import OptionError, declared
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 
 def _dests(sub: str) -> dict:
     parser = build_parser()

@@ -16,6 +16,8 @@ from pit_eval.benchmarks.shape_bias import CATEGORIES, NAMES
 from pit_eval.images import SAMPLE_ROOT, DataError
 from pit_eval.datasets import imagenet_wnids
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 QUIET = dict(batch_size=3, workers=0, quiet=True, device="cpu")
 
 

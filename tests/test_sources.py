@@ -21,6 +21,8 @@ from pit_eval import sources
 from pit_eval.datasets import imagenet_wnids, scan
 from pit_eval.images import SAMPLE_ROOT, DataError, EvalTransform, ImageList
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 VAL = SAMPLE_ROOT / "imagenet" / "val"
 QUIET = dict(batch_size=2, workers=0, quiet=True, device="cpu")

@@ -13,6 +13,8 @@ import pit_eval
 from pit_eval.registry import UnknownNameError
 from pit_eval.sweeps import expand_models
 
+pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 FAST = ["--benchmarks", "clean,imagenet-a", "--workers", "0", "--batch-size", "4", "--quiet", "--device", "cpu"]
