@@ -225,6 +225,11 @@ def test_labels_map_from_wnids_class_label_names_and_subset_positions(tmp_path):
         labels(table([200]), a_wnids)
     with pytest.raises(DataError, match=r"has label 'n99999999', not one of its classes"):
         labels(table(["n99999999"]))
+    # plain bytes in a jpg column, the class in cls: read the same; no stored path, so keyed by row
+    pq.write_table(pa.table({"jpg": [photo[2]], "cls": ["n02123045"]}), tmp_path / "plain.parquet")
+    samples, reader = scan(str(tmp_path / "plain.parquet"), wnids, "x", "--x")
+    assert samples == [("n02123045/00000000", wnids.index("n02123045"))]
+    assert ImageList(samples, EvalTransform().full(), reader=reader)[0][0].shape == (3, 224, 224)
 
 
 def test_unknown_layouts_and_wrong_columns_say_what_is_accepted(tmp_path):
