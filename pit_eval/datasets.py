@@ -34,7 +34,7 @@ DATASETS: Dict[str, DatasetSpec] = {s.name: s for s in (
     DatasetSpec("imagenet-sketch", "imagenet-sketch", "PIT_EVAL_IMAGENET_SKETCH", "wnid"),
     DatasetSpec("imagenet-v2", "imagenet-v2", "PIT_EVAL_IMAGENET_V2", "index"),
     DatasetSpec("imagenet-9", "imagenet-9", "PIT_EVAL_IMAGENET_9", "in9", True),  # see benchmarks/backgrounds.py
-    DatasetSpec("cue-conflict", "cue-conflict", "PIT_EVAL_CUE_CONFLICT", "cue-conflict", True),  # benchmarks/shape_bias.py
+    DatasetSpec("cue-conflict", "cue-conflict", "PIT_EVAL_CUE_CONFLICT", "cue-conflict", True),  # shape_bias.py
     DatasetSpec("imagenet-o", "imagenet-o", "PIT_EVAL_IMAGENET_O", "o"),
     DatasetSpec("objectnet", "objectnet", "PIT_EVAL_OBJECTNET", "objectnet"),  # benchmarks/objectnet.py
     DatasetSpec("imagenet-c-bar", "imagenet-c-bar", "PIT_EVAL_IMAGENET_C_BAR", "wnid"),
@@ -311,7 +311,8 @@ def fingerprint(ds: ImageList) -> dict:
         h.update(f"{line}\n".encode())
     sha = h.hexdigest()[:16]
     _LISTS[sha] = lines
-    layout = {} if ds.reader.kind == sources.FOLDERS else {"layout": ds.reader.kind}   # folders: as ever (journal names)
+    # a folder tree's record as ever (journal names hash it); a copy's layout beside its root
+    layout = {} if ds.reader.kind == sources.FOLDERS else {"layout": ds.reader.kind}
     return {"root": os.path.abspath(ds.root), **layout, "images": len(ds), "files_sha256": sha}
 
 

@@ -223,9 +223,9 @@ def run_paper(plan: Plan) -> dict:
 
 def model_config(cfg: PaperConfig, model: str, weights: str, benches: List[str]):
     """A model's robustness run of the paper: the paper's protocol options, its benchmarks, its directory."""
-    return RobustnessConfig(model=model, weights=weights, out=str(Path(cfg.out) / "robustness" / model.replace("/", "_")),
-                            data_root=cfg.data_root, paths=cfg.paths, benchmarks=tuple(benches), engine=cfg.engine,
-                            **cfg.settings)
+    out = str(Path(cfg.out) / "robustness" / model.replace("/", "_"))
+    return RobustnessConfig(model=model, weights=weights, out=out, data_root=cfg.data_root, paths=cfg.paths,
+                            benchmarks=tuple(benches), engine=cfg.engine, **cfg.settings)
 
 
 def _run_speed(plan: Plan) -> Optional[str]:

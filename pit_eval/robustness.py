@@ -28,9 +28,9 @@ from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_pat
 from .models import (WeightsInfo, create_model, for_evaluation, module_weights, normalisation_mismatch,
                      resolve_model_name)
 from .registry import check_choice
-from .settings import floats, option, optional, parse_fields, positive
 from .results import (SETTING_LABELS, ResultsError, RunDir, mismatch_message, provenance_flags,
                       provenance_summary)
+from .settings import floats, option, optional, parse_fields, positive
 from .stall import StallMeter, merge, stall_warning
 
 logger = logging.getLogger(__name__)
@@ -53,9 +53,9 @@ class RunSettings:
     force: bool = False
     # the run settings: each declared once (pit_eval.settings), for the CLI flag, the API keyword and this field
     recompute_mismatched: bool = option(
-        False, "resume into a directory whose finished cells were computed with other prediction-affecting settings "
-        "(amp, device, compile, channels-last; batch size for the batch-dependent benchmarks) by recomputing exactly those cells "
-        "(default: stop and name them)")
+        False, "resume into a directory whose finished cells were computed with other prediction-affecting "
+        "settings (amp, device, compile, channels-last; batch size for the batch-dependent benchmarks) by "
+        "recomputing exactly those cells (default: stop and name them)")
     recompute_incomplete: bool = option(
         False, "recompute finished cells that lack a quantity this pit_eval records (calibration, per-image "
         "predictions written by an earlier version; logits for --save-logits)")
