@@ -138,9 +138,9 @@ def _scan(root: str, class_names: Sequence[str], what: str, flag: str) -> Tuple[
     if not sources.is_pattern(root):
         _exists(Path(root), what, flag)
     try:
-        kind, _ = sources.detect(root)
+        kind, parts = sources.detect(root)
         if kind != sources.FOLDERS:
-            return sources.scan(root, class_names, what)
+            return sources.scan(root, kind, parts, class_names, what)
     except DataError as e:
         raise DataError(f"{what} ({flag}): {e}") from None
     return _scan_folders(Path(root), class_names, what, flag), FileReader(root)

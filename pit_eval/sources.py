@@ -13,7 +13,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .images import NO_LABEL, DataError, FileReader, decode_rgb
+from .images import NO_LABEL, DataError, decode_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _hf_names(schema, column: str) -> Optional[List[str]]:
 
 
 def _keyed(names: Sequence[str], labels: Sequence[int], class_names: Sequence[str]) -> List[str]:
-    """Keys ``<class>/<file name>`` (a folder tree's relative paths), unique."""
+    """Keys ``<class>/<file name>`` (a folder tree's relative paths), unique over the whole source."""
     keys, seen = [], {}
     for name, label in zip(names, labels):
         key = f"{class_names[label]}/{name}" if label != NO_LABEL else name
@@ -271,33 +271,34 @@ def _file_names(paths, n: int) -> List[str]:
     return [os.path.basename(p) if p else f"{i:08d}" for i, p in enumerate(paths or [None] * n)]
 
 
-def _path_values(table, image: str) -> Optional[list]:
+def _has_path(image_type) -> bool:
+    """Whether an image column is a Hugging Face Image struct that keeps each file's path."""
     import pyarrow as pa
+    return pa.types.is_struct(image_type) and image_type.get_field_index("path") >= 0
+
+
+def _path_values(table, image: str) -> Optional[list]:
     import pyarrow.compute as pc
     col = table.column(image)
-    if not pa.types.is_struct(col.type) or col.type.get_field_index("path") < 0:
-        return None
-    return pc.struct_field(col, "path").to_pylist()
+    return pc.struct_field(col, "path").to_pylist() if _has_path(col.type) else None
 
 
 def _scan_parquet(root: str, parts: List[str], class_names, what):
     import pyarrow.parquet as pq
-    keys, labels, places = [], [], []
+    names, labels, places = [], [], []
     for f, path in enumerate(parts):
         pf = pq.ParquetFile(path)
         image, label = _columns(pf.schema_arrow, path)
-        has_path = _path_values(pf.schema_arrow.empty_table(), image) is not None
+        has_path = _has_path(pf.schema_arrow.field(image).type)
         t = pf.read(columns=[label] + ([f"{image}.path"] if has_path else []))
         if pf.metadata.num_rows:
             _embedded(pf.read_row_group(0, columns=[image]).column(0)[0].as_py(), path)
         rows = [(g, r) for g in range(pf.metadata.num_row_groups) for r in range(pf.metadata.row_group(g).num_rows)]
-        names = _file_names(_path_values(t, image) if has_path else None, len(rows))
-        ls = _positions(t.column(label).to_pylist(), class_names, _hf_names(pf.schema_arrow, label),
-                        lambda i: f"row {i} of {path!r}", what)
-        keys += _keyed(names, ls, class_names)
-        labels += ls
+        names += _file_names(_path_values(t, image) if has_path else None, len(rows))
+        labels += _positions(t.column(label).to_pylist(), class_names, _hf_names(pf.schema_arrow, label),
+                             lambda i: f"row {i} of {path!r}", what)
         places += [(f, g, r, image) for g, r in rows]
-    return _sorted(keys, labels, places, class_names), ParquetReader
+    return names, labels, places, ParquetReader
 
 
 def _scan_hf_disk(root: str, parts: List[str], class_names, what):
@@ -309,15 +310,15 @@ def _scan_hf_disk(root: str, parts: List[str], class_names, what):
     image, label = _columns(table.schema, root)
     if table.num_rows:
         _embedded(table.column(image)[0].as_py(), root)
-    ls = _positions(table.column(label).to_pylist(), class_names, _hf_names(table.schema, label),
-                    lambda i: f"row {i} of {root!r}", what)
-    keys = _keyed(_file_names(_path_values(table, image), table.num_rows), ls, class_names)
-    return _sorted(keys, ls, [(0, r, image) for r in range(table.num_rows)], class_names), ArrowReader
+    labels = _positions(table.column(label).to_pylist(), class_names, _hf_names(table.schema, label),
+                        lambda i: f"row {i} of {root!r}", what)
+    names = _file_names(_path_values(table, image), table.num_rows)
+    return names, labels, [(0, r, image) for r in range(table.num_rows)], ArrowReader
 
 
 def _scan_tars(root: str, parts: List[str], class_names, what):
     from wids.wids import IndexedTarSamples
-    keys, labels, places = [], [], []
+    all_names, labels, places = [], [], []
     for s, shard in enumerate(parts):
         tar = IndexedTarSamples(path=shard)
         names, values = [], []
@@ -337,10 +338,9 @@ def _scan_tars(root: str, parts: List[str], class_names, what):
                 places.append((s, img[0]))
         finally:
             tar.close()
-        ls = _positions(values, class_names, None, lambda i: f"{names[i]!r} in {shard!r}", what)
-        keys += _keyed(names, ls, class_names)
-        labels += ls
-    return _sorted(keys, labels, places, class_names), TarReader
+        labels += _positions(values, class_names, None, lambda i: f"{names[i]!r} in {shard!r}", what)
+        all_names += names
+    return all_names, labels, places, TarReader
 
 
 def _wds_key(tar, members) -> str:
@@ -350,11 +350,13 @@ def _wds_key(tar, members) -> str:
 SCANS = {PARQUET: _scan_parquet, HF_DISK: _scan_hf_disk, WEBDATASET: _scan_tars}
 
 
-def scan(root: str, class_names: Sequence[str], what: str) -> Tuple[List[Tuple[str, int]], object]:
-    """The samples of a table or shard source ``(key, label)`` in a folder tree's order, and the reader
-    of their images (keys ``<class>/<file name>``: a folder copy's relative paths)."""
-    kind, parts = detect(root)
-    (samples, places), reader = SCANS[kind](root, parts, class_names, what)
+def scan(root: str, kind: str, parts: List[str], class_names: Sequence[str],
+         what: str) -> Tuple[List[Tuple[str, int]], object]:
+    """The samples of a table or shard source (``kind`` and ``parts``: :func:`detect`'s) as ``(key,
+    label)`` in a folder tree's order, and the reader of their images (keys ``<class>/<file name>``: a
+    folder copy's relative paths)."""
+    names, labels, where, reader = SCANS[kind](root, parts, class_names, what)
+    samples, places = _sorted(_keyed(names, labels, class_names), labels, where, class_names)
     if not samples:
         raise DataError(f"{what} data {root!r} ({kind}) holds no samples")
     logger.info("%s: %s, %d samples in %d part(s) at %s", what, kind, len(samples), len(parts), root)
@@ -383,4 +385,4 @@ def count(path: str) -> int:
     return n
 
 
-__all__ = ["ACCEPTED", "FileReader", "count", "detect", "scan"]
+__all__ = ["ACCEPTED", "count", "detect", "scan"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 import pit_eval
 from pit_eval import sources
@@ -305,3 +306,19 @@ def test_the_plan_counts_samples_without_decoding_and_imagenet_c_cells_may_be_sh
     assert [c["key"] for c in cells] == ["imagenet-c/fog/3"] * 2 and cells[1]["data"]["layout"] == "WebDataset shards"
     assert cells[0]["pred_fingerprint"] == cells[1]["pred_fingerprint"] and cells[0]["n"] == 6
     assert pit_eval.datasets.comparable(cells[0]["data"]) == pit_eval.datasets.comparable(cells[1]["data"])
+
+
+def test_the_same_name_in_two_shards_is_two_samples_each_read_from_its_own(tmp_path):
+    """Keys are made unique over the whole source, not per shard: each sample keeps its own bytes."""
+    photos = [p for p in sorted(VAL.rglob("*.JPEG")) if p.parent.name == "n02123045"] + \
+             [p for p in sorted(VAL.rglob("*.PNG"))][:1]
+    for i, photo in enumerate(photos[:2]):
+        with tarfile.open(tmp_path / f"s-{i}.tar", "w") as tar:
+            for name, data in (("n02123045/same.jpg", photo.read_bytes()), ("n02123045/same.cls", b"281")):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    samples, reader = scan(str(tmp_path), imagenet_wnids(), "imagenet", "--imagenet")
+    assert [k for k, _ in samples] == ["n02123045/same.jpg", "n02123045/same.jpg#2"]
+    sizes = [reader.load(k).size for k, _ in samples]
+    assert sizes == [Image.open(p).size for p in photos[:2]] and sizes[0] != sizes[1]
