@@ -13,11 +13,10 @@ from typing import Optional, Sequence, Union
 from torch import nn
 
 from . import benchmarks
-from .settings import sequence
 from .datasets import DATASETS
 from .engine import EngineConfig
 from .robustness import RobustnessConfig, RobustnessRun, RunSettings
-from .settings import declared
+from .settings import declared, sequence
 
 #: the settings every run takes (CLI flags of ``robustness`` and ``paper``), each declared once: the run
 #: settings (RunSettings), every benchmark's protocol options (their options classes) and the engine's

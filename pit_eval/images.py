@@ -141,8 +141,7 @@ def check_same_size(paths: Sequence[str], what: str, why: str) -> Tuple[int, int
     size = None
     for p in paths:
         try:
-            with Image.open(p) as im:
-                s = im.size
+            s = stored_size(p)
         except OSError as e:
             raise DataError(f"cannot read image {p!r} ({e}); fix or remove it") from None
         if size is None:

@@ -13,11 +13,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .images import NO_LABEL, DataError, decode_rgb
+from .images import NO_LABEL, DataError, FileReader, decode_rgb
 
 logger = logging.getLogger(__name__)
 
-FOLDERS, HF_DISK, PARQUET, WEBDATASET = "class folders", "save_to_disk dataset", "Parquet files", "WebDataset shards"
+FOLDERS, HF_DISK, PARQUET, WEBDATASET = FileReader.kind, "save_to_disk dataset", "Parquet files", "WebDataset shards"
 ACCEPTED = (f"{FOLDERS} (DIR/<class>/<image>); a {HF_DISK} (DIR holding state.json and .arrow files); "
             f"{PARQUET} (a .parquet file, a folder of them or a glob such as 'DIR/validation-*.parquet', "
             f"with an image column and a label column); {WEBDATASET} (a .tar, a brace pattern such as "

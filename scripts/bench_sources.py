@@ -27,13 +27,13 @@ from pit_eval.engine import Engine, EngineConfig  # noqa: E402
 from pit_eval.images import EvalTransform, ImageList, sample_photographs  # noqa: E402
 
 
-def _recipes() -> dict:
-    """docs/data.md's recipes, as tests/test_sources.py runs them."""
+def _docs_copies(src: Path, out: Path, layouts) -> dict:
+    """docs/data.md's recipes run on ``src`` into ``out``, as tests/test_sources.py runs them."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("test_sources", ROOT / "tests" / "test_sources.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod._recipes()
+    return mod._copies(src, out, layouts)
 
 
 def make_tree(root: Path, n: int) -> None:
@@ -49,18 +49,14 @@ def make_tree(root: Path, n: int) -> None:
         im.crop(box).resize((500, 375), Image.BICUBIC).save(out, quality=90)
 
 
+#: the recipes' outputs and the layouts they are
+LAYOUTS = {"val-parquet": "Parquet files", "val-wds": "WebDataset shards", "val-hf": "save_to_disk dataset"}
+
+
 def copies(src: Path, out: Path) -> dict:
-    env, recipes = {}, _recipes()
-    exec(recipes["preamble"].replace('SRC, OUT = "imagenet/val", "imagenet-copies"', f"SRC, OUT = {str(src)!r}, {str(out)!r}"), env)
-    layouts = {"class folders": str(src)}
-    for name, label in (("val-parquet", "Parquet files"), ("val-wds", "WebDataset shards"), ("val-hf", "save_to_disk dataset")):
-        if name == "val-hf":
-            import importlib.util
-            if importlib.util.find_spec("datasets") is None:
-                continue
-        exec(recipes[name], env)
-        layouts[label] = str(out / name)
-    return layouts
+    import importlib.util
+    names = [n for n in LAYOUTS if n != "val-hf" or importlib.util.find_spec("datasets") is not None]
+    return {"class folders": str(src), **{LAYOUTS[n]: path for n, path in _docs_copies(src, out, names).items()}}
 
 
 def main() -> None:

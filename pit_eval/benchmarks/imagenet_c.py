@@ -24,7 +24,8 @@ from ..metrics import ALEXNET_ERR, imagenet_c_summary
 from ..results import stable_hash
 from ..stall import StallMeter, merge
 from ..settings import option, positive
-from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, SummaryContext, cell_record, prerendered_cell, register)
+from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, SummaryContext, cell_record,
+                   prerendered_cell, register)
 
 logger = logging.getLogger(__name__)
 
@@ -187,13 +188,13 @@ class ImageNetC(Benchmark):
         ic["acc1_ci"] = {f"{c['variant']}/{c['param']}": c.get("acc1_ci") for c in sorted(cells, key=lambda c: c["key"])}
         ic.update(corruption_calibration(cells))
         ic["images_per_cell"] = max(c["n"] for c in cells)
-        ic["sources"] = sorted({with_protocol(c["data"]).get("source", "") for c in cells})
+        ic["sources"] = sorted({c["data"].get("source", "") for c in cells})   # records as upgraded
         ic["corruption_protocol"], ic["comparison_withheld"] = corruption_protocol(ic["sources"])
         ic["protocol"] = ("subset / sample — CE normalised by the published full-set AlexNet errors, "
                           "so not the paper's mCE" if (ctx.sample or ctx.max_images or ctx.subset) else
                           "full set as given (Hendrycks): CE normalised by published AlexNet errors")
         torch_cells = sorted(f"{c['variant']}/{c['param']}" for c in cells
-                             if source_backend(with_protocol(c["data"]).get("source", "")) == "torch")
+                             if source_backend(c["data"].get("source", "")) == "torch")
         if torch_cells:
             ctx.flags.append(f"ImageNet-C: {len(torch_cells)} of {len(grid)} cells rendered by the torch corruption "
                              "backend (differences from the exact backend measured in "

@@ -42,10 +42,11 @@ def run(a) -> int:
     from ..paper import PaperConfig, format_plan, make_plan, run_paper
     split = lambda s: tuple(x.strip() for x in s.split(",") if x.strip()) if s else None  # noqa: E731
     default_weights, files = a.weights
+    engine = engine_cfg(a)
     cfg = PaperConfig(out=a.out, data_root=a.data_root, paths=dataset_paths(a), tables=split(a.tables),
                       models=split(a.models), weights=files, default_weights=default_weights,
-                      detection=tuple(a.detection), engine=engine_cfg(a),
-                      settings={k: v for k, v in settings(a).items() if k not in vars(engine_cfg(a))})
+                      detection=tuple(a.detection), engine=engine,
+                      settings={k: v for k, v in settings(a).items() if k not in vars(engine)})
     plan = make_plan(cfg)
     if is_main_process():
         print(format_plan(plan), flush=True)
