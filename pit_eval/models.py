@@ -355,11 +355,11 @@ def for_evaluation(model: nn.Module, transform, engine) -> nn.Module:
     return engine.prepare(Normalized(model, transform.mean, transform.std))
 
 
-def load_for_evaluation(name: str, weights: str, engine, *, random_fallback: bool = False, **transform):
+def load_for_evaluation(name: str, weights: str, engine, **transform):
     """``(model, eval transform, WeightsInfo)``: a model name built with its weights (:func:`create_model`),
     its eval transform from its timm cfg (``transform``: overrides, None keeps the cfg) and the model as
     runs evaluate it (:func:`for_evaluation`). The benchmark scripts' set-up too."""
     from .images import EvalTransform
-    net, info = create_model(name, weights, random_fallback=random_fallback)
+    net, info = create_model(name, weights)
     tf = EvalTransform.from_model(net, **transform)
     return for_evaluation(net, tf, engine), tf, info
