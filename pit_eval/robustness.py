@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from . import benchmarks, population, prediction_files, progress, references
-from .benchmarks import Benchmark, Cell, SummaryContext, cell_record, record_metrics
+from .benchmarks import Benchmark, Cell, RunContext, SummaryContext, cell_record, record_metrics
 from .loop_metrics import LoopMetric, default_metrics, finalize, rows_of
 from .datasets import (DATASETS, comparable, data_change, fingerprint, flag, image_counter, locate,
                        open_folder, planned_images, save_file_lists, subset_flag)
@@ -111,9 +111,8 @@ class RobustnessRun:
     ``cfg.mean`` / ``cfg.std``, or [0, 1] input when both are None) instead of building ``cfg.model``,
     which then only names the run.
 
-    What the benchmarks' ``plan`` may use: ``cfg``, ``engine``, ``model``, ``transform``,
-    ``locations``, :meth:`open`, :meth:`dataset`, :meth:`clean`, :meth:`options`, :meth:`settings` and
-    ``cache``."""
+    The benchmarks see it through its :attr:`context` (:class:`~pit_eval.benchmarks.base.RunContext`),
+    never the run itself."""
 
     def __init__(self, cfg, module: Optional[nn.Module] = None, plan_only: bool = False) -> None:
         """``plan_only``: the plan without the weights (the transform comes from timm's pretrained cfg:
@@ -144,9 +143,13 @@ class RobustnessRun:
                                                   input_size=cfg.input_size, **norm)
         logger.info("eval transform: %s", self.transform.to_dict())
         self.model = None if plan_only else for_evaluation(model, self.transform, self.engine)
-        self.cache: Dict[str, Any] = {}     # what benchmarks share while planning (IN-9's scan)
         self._datasets: Dict[str, Tuple[ImageList, Optional[List[int]], dict]] = {}
-        self.cells: List[Cell] = [c for b in self.units for c in b.plan(self, self.options(b))]
+        self.context = RunContext(
+            engine=self.engine, model=self.model, transform=self.transform, locations=self.locations,
+            seed=cfg.seed, max_images=cfg.max_images, on_bad_image=cfg.on_bad_image, save_logits=cfg.save_logits,
+            recompute_incomplete=cfg.recompute_incomplete, open=self.open, dataset=self.dataset,
+            options=self.options, settings=self.settings, cell_metrics=self.cell_metrics)
+        self.cells: List[Cell] = [c for b in self.units for c in b.plan(self.context, self.options(b))]
         self.warnings: List[str] = []
         if module is not None:
             self._check_normalisation(model)
@@ -182,11 +185,6 @@ class RobustnessRun:
             ds, subset = self.open(name, self.transform.full())
             self._datasets[name] = (ds, subset, fingerprint(ds))
         return self._datasets[name]
-
-    def clean(self) -> Tuple[ImageList, dict]:
-        """ImageNet val through the full eval transform, and its fingerprint."""
-        ds, _, fp = self.dataset("imagenet")
-        return ds, fp
 
     def options(self, unit: Benchmark):
         return unit.configure(self.cfg.option_values())
@@ -268,7 +266,7 @@ class RobustnessRun:
                     records = [self._run_cell(group[0], rd)]
                 else:
                     bar.set_postfix_str(f"{len(group)} {unit.title} cell(s) in one pass")
-                    records = unit.run_pass(group, self, rd)
+                    records = unit.run_pass(group, self.context, rd)
                 if rd.writer:
                     save_file_lists(rd.path, [c.fingerprint for c in group])
                 for r in records:
@@ -410,7 +408,7 @@ def run_together(runs: List["RobustnessRun"], names: List[str]) -> int:
                 key = group[0].shared_pass
                 if key is not None:
                     units[key] = benchmarks.BENCHMARKS.get(group[0].benchmark)
-                    members.setdefault(key, []).append((group, run, rd))
+                    members.setdefault(key, []).append((group, run.context, rd))
                     owners.setdefault(key, []).append(name)
         return sum(units[k].run_passes_together(members[k], owners[k]) for k in members if len(members[k]) > 1)
 

@@ -242,3 +242,28 @@ def test_every_benchmark_has_a_cost_for_the_paper_plan():
     assert costs["clean"] == 100 and costs["fgsm"] == 400 and costs["pgd"] == 1600
     assert costs["imagenet-c"] == 100 * 19 * 5 and costs["occlusion"] == 100 * 5
     assert costs["autoattack"] == 100 * autoattack.FORWARDS_PER_IMAGE[1] and costs["bgc"] == 25 ** 2
+
+
+def test_benchmarks_use_only_the_typed_run_context():
+    """Every ``run.<name>`` a benchmark module reads (``run``, ``self.run``, ``<pass>.run``) is a field or
+    method of :class:`RunContext`, and the orchestrator hands the benchmarks that context."""
+    import ast
+    from pit_eval.benchmarks.base import RunContext
+    offered = {f.name for f in dataclasses.fields(RunContext)} | {"clean"}
+    used = {}
+    for path in (ROOT / "pit_eval/benchmarks").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and (
+                    isinstance(node.value, ast.Name) and node.value.id == "run"
+                    or isinstance(node.value, ast.Attribute) and node.value.attr == "run"):
+                used.setdefault(node.attr, path.name)
+    assert used and not set(used) - offered, {k: v for k, v in used.items() if k not in offered}
+    seen = []
+    orig = benchmarks.BENCHMARKS.get("clean").plan
+    try:
+        benchmarks.BENCHMARKS.get("clean").plan = lambda run, opts: seen.append(run) or orig(run, opts)
+        RobustnessRun(RobustnessConfig(model="pit_ti", weights="none", benchmarks=("clean",), max_images=2,
+                                       engine=EngineConfig(batch_size=2, workers=0, quiet=True)), plan_only=True)
+    finally:
+        del benchmarks.BENCHMARKS.get("clean").plan
+    assert len(seen) == 1 and type(seen[0]) is RunContext and seen[0].model is None and seen[0].max_images == 2

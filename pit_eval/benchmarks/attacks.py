@@ -115,7 +115,7 @@ class Attack(Benchmark):
 
     def _perturb(self, run, cfg: AttackConfig):
         """The attack as the engine's ``perturb``; its random draws seeded per run seed and rank."""
-        gen = torch.Generator().manual_seed(run.cfg.seed + run.engine.rank)
+        gen = torch.Generator().manual_seed(run.seed + run.engine.rank)
         return lambda model, x, y: self.attack(model, x, y, cfg, gen)
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:

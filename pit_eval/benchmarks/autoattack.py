@@ -194,7 +194,7 @@ class AutoAttack(Benchmark):
         return min(images(self.dataset), opts.autoattack_images) * FORWARDS_PER_IMAGE[1]
 
     def plan(self, run, opts: AutoAttackOptions) -> List[Cell]:
-        aa, seed = opts.config(), run.cfg.seed
+        aa, seed = opts.config(), run.seed
         clean, _ = run.clean()
         subset = clean.view(thin(clean.samples, aa.n_images))
         fp = {**fingerprint(subset), "protocol": aa.protocol(), "seed": seed}
@@ -202,10 +202,10 @@ class AutoAttack(Benchmark):
         logger.info("AutoAttack plan: %d images at eps %g/255; cost per image from ~%d forward passes (fooled by "
                     "APGD-CE at once) to ~%d (survives all four attacks), measured by scripts/bench_autoattack.py",
                     len(subset), aa.eps, *FORWARDS_PER_IMAGE)
-        key, metrics = f"autoattack/eps={aa.eps:g}/n={len(subset)}", default_metrics(logits=run.cfg.save_logits)
+        key, metrics = f"autoattack/eps={aa.eps:g}/n={len(subset)}", default_metrics(logits=run.save_logits)
         return [Cell(key, self.name, "standard", aa.eps, fp, metrics=metrics, paths=subset.key,
                      run=lambda rd: run_autoattack(subset, run.model, run.engine, rd.journal(journal), aa, seed,
-                                                   rd, key, metrics, run.cfg.recompute_incomplete))]
+                                                   rd, key, metrics, run.recompute_incomplete))]
 
     def upgrade(self, record: dict) -> dict:
         """Before loop metrics the robust-correct images were counted as ``correct1``."""

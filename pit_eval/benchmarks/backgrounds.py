@@ -426,9 +426,9 @@ class IN9(Benchmark):
         tree, in9_map = _tree_and_map(run, opts)
         cells = []
         for v in tree.variants:
-            samples = thin(tree.samples(v), run.cfg.max_images)
+            samples = thin(tree.samples(v), run.max_images)
             check_same_size([p for p, _ in samples], f"IN-9 {v}", IN9_SIZE)
-            ds = ImageList(samples, PILToTensor(), run.cfg.on_bad_image, root=str(tree.root / v / "val"))
+            ds = ImageList(samples, PILToTensor(), run.on_bad_image, root=str(tree.root / v / "val"))
             cells.append(Cell(f"in9/{v}", self.name, v, None, fingerprint(ds), loop=lambda ds=ds: (ds, None, None),
                               pred_map=in9_map))
         return cells
@@ -461,7 +461,7 @@ class BackgroundChallenge(Benchmark):
 
     def plan(self, run, opts: BackgroundOptions) -> List[Cell]:
         tree, in9_map = _tree_and_map(run, opts)
-        spec = plan_challenge(tree, run.cfg.max_images, opts.bgc_max_backgrounds)
+        spec = plan_challenge(tree, run.max_images, opts.bgc_max_backgrounds)
         fp = spec.fingerprint()
         journal = f"bgc-{stable_hash([fp, run.settings(self)])}.jsonl"
         return [Cell("bgc", self.name, "challenge", None, fp, run=lambda rd: run_challenge(

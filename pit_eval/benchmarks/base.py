@@ -5,14 +5,20 @@ Walkthrough: docs/add-a-benchmark.md."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..datasets import fingerprint
+from ..datasets import DataLocation, fingerprint
 from ..loop_metrics import LoopMetric
 from ..metrics import clopper_pearson
 from ..registry import Registry, check_choice
 from ..settings import option
+
+if TYPE_CHECKING:   # annotations only
+    import torch.nn as nn
+    from ..engine import Engine
+    from ..images import ImageList
+    from ..models import EvalTransform
 
 #: every benchmark, by the name ``--benchmarks`` and ``summary["benchmarks"]`` use
 BENCHMARKS: Registry["Benchmark"] = Registry("benchmark")
@@ -214,6 +220,42 @@ class SummaryContext:
     subset: Optional[str] = None    # a named image list (robustbench-5k)
 
 
+@dataclass
+class RunContext:
+    """All a benchmark may use of the run that plans and computes it: the orchestrator builds one per
+    run and passes it to :meth:`Benchmark.plan` and :meth:`Benchmark.run_pass`. ``model`` is None for a
+    run that only plans (a sweep's plan); the cells' closures read it when they run."""
+    engine: "Engine"
+    model: Optional["nn.Module"]
+    transform: "EvalTransform"
+    #: dataset name -> where it was found (``path`` None: not found)
+    locations: Dict[str, DataLocation]
+    seed: int
+    max_images: Optional[int]
+    on_bad_image: str
+    save_logits: bool
+    recompute_incomplete: bool
+    #: ``open(dataset, transform, root=None, folder_name=None) -> (ImageList, logit subset)``: scan its
+    #: class folders (``root``: a sub-tree), thinned and restricted as the run asks
+    open: Callable[..., Tuple["ImageList", Optional[List[int]]]]
+    #: ``dataset(name) -> (ImageList, logit subset, fingerprint)`` through the full eval transform,
+    #: scanned once for every benchmark that reads it
+    dataset: Callable[[str], Tuple["ImageList", Optional[List[int]], dict]]
+    #: ``options(benchmark)``: its options in this run
+    options: Callable[["Benchmark"], Any]
+    #: ``settings(benchmark)``: this run's values of the settings that can change its predictions
+    settings: Callable[["Benchmark"], dict]
+    #: ``cell_metrics(cell)``: what the loop measures for a cell (its own metrics, or the defaults)
+    cell_metrics: Callable[[Cell], List[LoopMetric]]
+    #: what benchmarks share while planning, by a key of the benchmark's own (one scan of a tree)
+    cache: Dict[str, Any] = field(default_factory=dict)
+
+    def clean(self) -> Tuple["ImageList", dict]:
+        """ImageNet val through the full eval transform, and its fingerprint."""
+        ds, _, fp = self.dataset("imagenet")
+        return ds, fp
+
+
 # ------------------------------------------------------------------------------------ benchmarks
 class Benchmark:
     """A benchmark: declare the class attributes, implement :meth:`plan` and :meth:`summarize`.
@@ -253,21 +295,20 @@ class Benchmark:
         """Forward-pass equivalents of a run; ``images(dataset)``: images it will read of a dataset."""
         return images(self.dataset) * self.forwards_per_image
 
-    def plan(self, run, opts) -> List[Cell]:
-        """The cells of a run. ``run`` (the orchestrator) offers ``open``, ``clean``, ``transform``,
-        ``engine``, ``model``, ``cfg``, ``settings`` and ``cache``; open (scan) every input here, so
-        bad data stops the run before any compute."""
+    def plan(self, run: RunContext, opts) -> List[Cell]:
+        """The cells of a run, from its :class:`RunContext`; open (scan) every input here, so bad data
+        stops the run before any compute."""
         raise NotImplementedError
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:
         """The summary entry from this benchmark's finished cell records (None: nothing to show)."""
         raise NotImplementedError
 
-    def run_pass(self, cells: List[Cell], run, rd) -> List[dict]:
+    def run_pass(self, cells: List[Cell], run: RunContext, rd) -> List[dict]:
         """Compute cells that share a pass (``Cell.shared_pass``); returns their records."""
         raise NotImplementedError(f"benchmark {self.name!r} plans shared-pass cells but has no run_pass")
 
-    def run_passes_together(self, members: List[Tuple[List[Cell], Any, Any]], names: List[str]) -> int:
+    def run_passes_together(self, members: List[Tuple[List[Cell], RunContext, Any]], names: List[str]) -> int:
         """Several models' pending passes of one ``shared_pass`` (``(cells, run, rd)`` per model of a
         sweep): journal whatever one pass can compute for all of them (their images do not depend on
         the model), so each model's own :meth:`run_pass` then finds it done. Returns how many models

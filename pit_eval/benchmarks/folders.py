@@ -48,7 +48,7 @@ class FolderAccuracy(Benchmark):
         if isinstance(opts, CleanOptions):
             extra += _real_metric(opts.real_labels, ds, run.locations[self.dataset].path)
         scores = {f"msp_{b}": subset_indices(DATASETS[b].labels) for b in self.scores}
-        metrics = default_metrics(logits=run.cfg.save_logits, scores=scores) + extra if extra or scores else None
+        metrics = default_metrics(logits=run.save_logits, scores=scores) + extra if extra or scores else None
         return [Cell(self.name, self.name, "", None, fp, loop=lambda: (ds, subset, None), metrics=metrics)]
 
     def summarize(self, cells: List[dict], ctx: SummaryContext) -> Optional[dict]:

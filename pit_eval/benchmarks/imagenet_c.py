@@ -133,10 +133,10 @@ class ImageNetC(Benchmark):
         backend = torch_backend.render_backend(opts.corruption_backend, c, s, protocol)
         if (backend, protocol, c) in MAGICKWAND_CELLS and compat.magickwand_version() is None:
             raise DataError(compat.MAGICKWAND_MISSING)
-        data = CorruptedImageNet(clean, c, s, seed=run.cfg.seed, backend=backend, protocol=protocol,
+        data = CorruptedImageNet(clean, c, s, seed=run.seed, backend=backend, protocol=protocol,
                                  threads=run.engine.workers, input_size=run.transform.input_size)
         return Cell(f"imagenet-c/{c}/{s}", "imagenet-c", c, s,
-                    {**clean_fp, "source": on_the_fly_source(protocol, backend, run.cfg.seed)},
+                    {**clean_fp, "source": on_the_fly_source(protocol, backend, run.seed)},
                     shared_pass=f"imagenet-c:{backend}", pass_input=data)
 
     def run_pass(self, cells: List[Cell], run, rd) -> List[dict]:
@@ -291,7 +291,7 @@ class RunPass:
         self.row_metric = next(m for m in self.metrics if isinstance(m, RowMetric))
         self.keys, n = [c.key for c in cells], len(self.data)
         ident = [[c.key, c.fingerprint] for c in cells] + [n, block, run.settings(unit)]
-        self.legacy = None if run.cfg.recompute_incomplete else _legacy_pass(rd, ident, n, block)
+        self.legacy = None if run.recompute_incomplete else _legacy_pass(rd, ident, n, block)
         # named without the data's root, so a pass resumes after the data moved (an earlier name: kept)
         names = [f"imagenet-c-pass-{stable_hash(i + [metric_names(self.metrics)])}.jsonl"
                  for i in ([[c.key, comparable(c.fingerprint)] for c in cells] + ident[len(cells):], ident)]

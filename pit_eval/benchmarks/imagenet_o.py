@@ -80,7 +80,7 @@ class ImageNetO(Benchmark):
                             "classes with an ImageNet-O folder; the in-distribution set is the val images of those "
                             "classes: give the full val tree with --imagenet")
         fp = {"out": out_fp, "in": fingerprint(in_ds)}
-        metrics = [TopK(), Fingerprint(), Predictions(run.cfg.save_logits, scores={"msp": None})]
+        metrics = [TopK(), Fingerprint(), Predictions(run.save_logits, scores={"msp": None})]
 
         def compute(rd) -> dict:
             in_score, source = self._in_scores(run, rd, in_ds, in_index, clean_fp, classes)

@@ -59,9 +59,9 @@ class ObjectNet(Benchmark):
             raise DataError(f"objectnet folder {root!r} has no images of the 113 classes ObjectNet shares with "
                             f"ImageNet (folders such as {on.mapped[:3]}); point {flag(self.dataset)} at ObjectNet "
                             "1.0 (its images/ folder or the folder holding it)")
-        ds = ImageList(thin(kept, run.cfg.max_images), T.Compose([BorderCrop(BORDER), run.transform.full()]),
-                       run.cfg.on_bad_image, root=root, reader=reader)
-        metrics = [MappedTopK(on.group), Fingerprint(), Predictions(run.cfg.save_logits, mapped=True)]
+        ds = ImageList(thin(kept, run.max_images), T.Compose([BorderCrop(BORDER), run.transform.full()]),
+                       run.on_bad_image, root=root, reader=reader)
+        metrics = [MappedTopK(on.group), Fingerprint(), Predictions(run.save_logits, mapped=True)]
         return [Cell(self.name, self.name, "", None, {**fingerprint(ds), "border": BORDER},
                      loop=lambda: (ds, list(on.class_sublist), None), metrics=metrics)]
 

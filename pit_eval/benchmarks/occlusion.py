@@ -147,7 +147,7 @@ class Occlusion(Benchmark):
 
     def plan(self, run, opts: OcclusionOptions) -> List[Cell]:
         clean, fp = run.clean()
-        occ, seed, mean = opts.config(), run.cfg.seed, run.transform.mean
+        occ, seed, mean = opts.config(), run.seed, run.transform.mean
         cells = [Cell(f"occlusion/{occ.protocol}/p{occ.patch_size}/fill={occ.fill}/{level:g}", self.name,
                       occ.protocol, level, fp, loop=lambda l=level: (Occluded(clean, occ, l, seed, mean), None, None))
                  for level in occ.levels]

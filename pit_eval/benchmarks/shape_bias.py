@@ -147,12 +147,12 @@ class ShapeBias(Benchmark):
 
     def plan(self, run, opts) -> List[Cell]:
         root = run.locations[self.dataset].path
-        stimuli = thin(scan(root), run.cfg.max_images)
+        stimuli = thin(scan(root), run.max_images)
         check_same_size([p for p, _, _ in stimuli], "cue-conflict", "the released stimuli are all 224x224 "
                         "and are evaluated without resizing")
-        ds = ImageList([(p, shape) for p, shape, _ in stimuli], PILToTensor(), run.cfg.on_bad_image, root=root)
+        ds = ImageList([(p, shape) for p, shape, _ in stimuli], PILToTensor(), run.on_bad_image, root=root)
         metrics = [ShapeDecisions([t for _, _, t in stimuli]), Fingerprint(),
-                   Predictions(run.cfg.save_logits, mapped=True)]
+                   Predictions(run.save_logits, mapped=True)]
         return [Cell("shape-bias", self.name, "cue-conflict", None, fingerprint(ds),
                      loop=lambda: (ds, None, None), metrics=metrics)]
 
