@@ -19,27 +19,31 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    name: str                 # imagenet | imagenet-c | imagenet-a | ...
+    """A dataset, declared by the benchmark module that reads it (:func:`register_dataset`)."""
+    name: str                 # the --<name> flag, the key of a run's locations
     subdir: str               # below --data-root
     env: str                  # environment variable naming the folder
-    labels: str               # "wnid" | "index" | "a" | "r" (subset wnids, masked logits) | its benchmark's own
+    labels: str               # "wnid" | "index" (folders 0..999) | "subset" (wnids of ``classes``) | "own"
     folders_only: bool = False  # read from its released folder tree only (not as a table or shards: docs/data.md)
+    #: its files are ImageNet val's, so a named list of val images restricts it (``--subset``)
+    image_lists: bool = False
+    #: ``labels="subset"``: the ImageNet indices of its classes (the other logits are masked)
+    classes: Optional[Callable[[], List[int]]] = None
+    #: where a label is a group of ImageNet classes: ``() -> (scored ImageNet indices, their group labels)``
+    groups: Optional[Callable[[], Tuple[List[int], List[int]]]] = None
 
 
-DATASETS: Dict[str, DatasetSpec] = {s.name: s for s in (
-    DatasetSpec("imagenet", "imagenet/val", "PIT_EVAL_IMAGENET", "wnid"),
-    DatasetSpec("imagenet-c", "imagenet-c", "PIT_EVAL_IMAGENET_C", "wnid"),
-    DatasetSpec("imagenet-a", "imagenet-a", "PIT_EVAL_IMAGENET_A", "a"),
-    DatasetSpec("imagenet-r", "imagenet-r", "PIT_EVAL_IMAGENET_R", "r"),
-    DatasetSpec("imagenet-sketch", "imagenet-sketch", "PIT_EVAL_IMAGENET_SKETCH", "wnid"),
-    DatasetSpec("imagenet-v2", "imagenet-v2", "PIT_EVAL_IMAGENET_V2", "index"),
-    DatasetSpec("imagenet-9", "imagenet-9", "PIT_EVAL_IMAGENET_9", "in9", True),  # see benchmarks/backgrounds.py
-    DatasetSpec("cue-conflict", "cue-conflict", "PIT_EVAL_CUE_CONFLICT", "cue-conflict", True),  # shape_bias.py
-    DatasetSpec("imagenet-o", "imagenet-o", "PIT_EVAL_IMAGENET_O", "o"),
-    DatasetSpec("objectnet", "objectnet", "PIT_EVAL_OBJECTNET", "objectnet"),  # benchmarks/objectnet.py
-    DatasetSpec("imagenet-c-bar", "imagenet-c-bar", "PIT_EVAL_IMAGENET_C_BAR", "wnid"),
-    DatasetSpec("imagenet-3dcc", "imagenet-3dcc", "PIT_EVAL_IMAGENET_3DCC", "wnid"),
-)}
+#: every dataset, in declaration order (filled as the benchmark modules are imported)
+DATASETS: Dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    if spec.name in DATASETS:
+        raise ValueError(f"dataset {spec.name!r} is already registered")
+    DATASETS[spec.name] = spec
+    return spec
+
+
 ASSETS = SAMPLE_ROOT.parent
 
 
@@ -57,45 +61,16 @@ def imagenet_wnids() -> List[str]:
 
 
 @functools.lru_cache(None)
-def imagenet_o_wnids() -> List[str]:
-    """ImageNet-O's 200 wnids (natural-adv-examples' ``imagenet_o_wnids``; assets/imagenet-o/SOURCE.md)."""
-    return (ASSETS / "imagenet-o" / "imagenet_o_wnids.txt").read_text().split()
-
-
-@functools.lru_cache(None)
 def subset_indices(subset: str) -> List[int]:
-    """Indices into the 1000 classes for ImageNet-A or -R (timm's files, = Hendrycks' indices_in_1k)
-    or ImageNet-O (``o``: its wnids' positions)."""
-    if subset == "o":
-        pos = {w: i for i, w in enumerate(imagenet_wnids())}
-        return [pos[w] for w in imagenet_o_wnids()]
+    """Indices into the 1000 classes of a subset timm ships a list of (``a``, ``r``: timm's
+    ``imagenet_<subset>_indices.txt``, = Hendrycks' indices_in_1k)."""
     return [int(i) for i in _timm_info(f"imagenet_{subset}_indices.txt")]
 
 
-@dataclass(frozen=True)
-class ObjectNetClasses:
-    """ObjectNet's classes as the testbed scores them (assets/objectnet/SOURCE.md): ``folders``: all 313
-    image folders; ``mapped``: the 113 folders that overlap ImageNet, sorted (a label is a position
-    here); ``class_sublist``: the 125 ImageNet indices whose logits are scored, in the testbed's order;
-    ``group``: for each of them, the label of its ObjectNet class."""
-    folders: Tuple[str, ...]
-    mapped: Tuple[str, ...]
-    class_sublist: Tuple[int, ...]
-    group: Tuple[int, ...]
-
-
-@functools.lru_cache(None)
-def objectnet_classes() -> ObjectNetClasses:
-    import json
-    meta = ASSETS / "objectnet"
-    folder_of = {name: folder for folder, name in json.loads((meta / "folder_to_objectnet_label.json").read_text()).items()}
-    index_of = {name: int(i) for i, name in json.loads((meta / "imagenet_to_labels.json").read_text()).items()}
-    ids = {folder_of[name]: [index_of[n] for n in names.split("; ")]
-           for name, names in json.loads((meta / "objectnet_to_imagenet_1k.json").read_text()).items()}
-    mapped = tuple(sorted(ids))
-    sublist = tuple(i for f in ids.values() for i in f)   # the testbed's order: the map file's
-    label = {i: mapped.index(f) for f, members in ids.items() for i in members}
-    return ObjectNetClasses(tuple(sorted(folder_of.values())), mapped, sublist, tuple(label[i] for i in sublist))
+def wnid_indices(wnids: Sequence[str]) -> List[int]:
+    """The positions of ``wnids`` among the 1000 classes."""
+    pos = {w: i for i, w in enumerate(imagenet_wnids())}
+    return [pos[w] for w in wnids]
 
 
 # ----------------------------------------------------------------------------- folders
@@ -217,20 +192,18 @@ def class_names(spec: DatasetSpec) -> Tuple[List[str], Optional[List[int]]]:
     wnids = imagenet_wnids()
     if spec.labels == "index":
         return [str(i) for i in range(len(wnids))], None
-    if spec.labels in ("a", "r", "o"):
-        idx = subset_indices(spec.labels)
+    if spec.labels == "subset":
+        idx = spec.classes()
         return [wnids[i] for i in idx], idx
     return wnids, None
 
 
-def class_subset(name: str) -> Tuple[List[int], Optional[List[int]]]:
+def class_subset(spec: DatasetSpec) -> Tuple[List[int], Optional[List[int]]]:
     """The ImageNet classes a dataset's images are of, and their groups where a label is a group of
-    classes (ObjectNet), for the clean cell's top-1 on the same classes (the x axis of the shift)."""
-    spec = DATASETS[name]
-    if spec.labels == "objectnet":
-        on = objectnet_classes()
-        return list(on.class_sublist), list(on.group)
-    return subset_indices(spec.labels), None
+    classes, for the clean cell's top-1 on the same classes (the x axis of the shift)."""
+    if spec.groups is not None:
+        return spec.groups()
+    return spec.classes(), None
 
 
 def thin(samples: Sequence, max_images: Optional[int]) -> List:
@@ -245,16 +218,9 @@ def thin(samples: Sequence, max_images: Optional[int]) -> List:
 #: named lists of ImageNet val images (``<wnid>/<file>``, relative to a val root or an ImageNet-C cell
 #: folder), the datasets they select from, and where each list comes from
 IMAGE_SUBSETS = {"robustbench-5k": ASSETS / "robustbench" / "imagenet_test_image_ids.txt"}
-SUBSET_DATASETS = ("imagenet", "imagenet-c", "imagenet-3dcc")
 IMAGENET_VAL_IMAGES = 50_000
 SUBSET_SOURCE = {"robustbench-5k": "RobustBench's 5,000 ImageNet val images (robustbench/helper_files/"
                                    "imagenet_test_image_ids.txt)"}
-
-
-def subset_flag(name: str) -> str:
-    """A summary's flag of a run restricted to a named image subset."""
-    return (f"subset: {SUBSET_SOURCE[name]} for ImageNet val and ImageNet-C (and so AutoAttack); compare with "
-            "RobustBench's leaderboard only under this subset")
 
 
 @functools.lru_cache(None)
@@ -286,7 +252,7 @@ def open_folder(loc: DataLocation, root: str, transform, on_bad_image: str,
     names, classes = class_names(spec)
     samples, reader = scan(root, names, folder_name or loc.name, flag(loc.name))
     ds = ImageList([], transform, on_bad_image, root=root, reader=reader)
-    if subset and loc.name in SUBSET_DATASETS:
+    if subset and spec.image_lists:
         samples = select(ds.view(samples), subset, folder_name or loc.name)
     return ds.view(thin(samples, max_images)), classes
 
@@ -403,7 +369,7 @@ def planned_images(count: Callable[[str], int], max_images: Optional[int],
     ``subset`` a val-sized set's share of the list (it names val files), and at most ``max_images``."""
     def images(name: str) -> int:
         n = count(name)
-        if subset and name in SUBSET_DATASETS:
+        if subset and DATASETS[name].image_lists:
             n = round(n * len(image_subset(subset)) / IMAGENET_VAL_IMAGES)
         return min(n, max_images or 10**12)
     return images

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from . import benchmarks, population, prediction_files, progress, references
-from .benchmarks import Benchmark, Cell, RunContext, SummaryContext, cell_record, record_metrics
+from .benchmarks import Benchmark, Cell, RunContext, SummaryContext, cell_record, record_metrics, subset_flag
 from .loop_metrics import LoopMetric, default_metrics, finalize, rows_of
 from .datasets import (DATASETS, comparable, data_change, fingerprint, flag, image_counter, locate,
-                       open_folder, planned_images, save_file_lists, subset_flag)
+                       open_folder, planned_images, save_file_lists)
 from .engine import BATCH_SETTINGS, PREDICTION_SETTINGS, Engine, EngineConfig
 from .images import SAMPLE_NOTE, DataError, EvalTransform, ImageList, sample_paths
 from .models import (WeightsInfo, create_model, for_evaluation, module_weights, normalisation_mismatch,

@@ -16,7 +16,8 @@ from torchvision import transforms as T
 
 import pit_eval
 from pit_eval.benchmarks.imagenet_o import fpr_at_recall
-from pit_eval.datasets import imagenet_o_wnids, imagenet_wnids
+from pit_eval.benchmarks.imagenet_o import imagenet_o_wnids
+from pit_eval.datasets import imagenet_wnids
 from pit_eval.images import SAMPLE_ROOT, DataError
 
 pytestmark = pytest.mark.core   # the core install proves it too (make core-test)

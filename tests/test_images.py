@@ -4,6 +4,7 @@ from PIL import Image
 
 from pit_eval.images import SAMPLE_ROOT, BadImageError, DataError, EvalTransform, ImageList, load_rgb
 from pit_eval.datasets import imagenet_wnids, scan_class_folders
+import pit_eval.benchmarks  # noqa: F401  (the benchmark modules declare the datasets)
 from pit_eval.datasets import DATASETS, class_names
 
 

@@ -12,7 +12,8 @@ from PIL import Image, ImageOps
 from torchvision import transforms as T
 
 import pit_eval
-from pit_eval.datasets import ASSETS, objectnet_classes
+from pit_eval.benchmarks.objectnet import objectnet_classes
+from pit_eval.datasets import ASSETS
 from pit_eval.images import SAMPLE_ROOT, DataError
 
 pytestmark = pytest.mark.core   # the core install proves it too (make core-test)

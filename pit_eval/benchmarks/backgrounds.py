@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import PILToTensor
 from ..progress import bar as progress_bar
 
-from ..datasets import fingerprint, thin
+from ..datasets import DatasetSpec, fingerprint, register_dataset, thin
 from ..images import IMG_EXTENSIONS, DataError, ImageList, check_same_size, load_rgb
 from ..results import Journal, stable_hash
 from ..stall import StallMeter
@@ -37,6 +37,7 @@ from .base import Benchmark, Cell, Metric, SummaryContext, register
 logger = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parents[1] / "assets" / "in9"
+register_dataset(DatasetSpec("imagenet-9", "imagenet-9", "PIT_EVAL_IMAGENET_9", "own", folders_only=True))
 MAP_PATH = ASSETS / "in_to_in9.json"
 N_CLASSES = 9
 IN9_SIZE = "the released IN-9 images are all 224x224 and are evaluated without resizing"

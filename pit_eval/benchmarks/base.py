@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..datasets import DataLocation, fingerprint
+from ..datasets import SUBSET_SOURCE, DataLocation, DatasetSpec, fingerprint, register_dataset
 from ..loop_metrics import LoopMetric
 from ..metrics import clopper_pearson
 from ..registry import Registry, check_choice
@@ -19,6 +19,9 @@ if TYPE_CHECKING:   # annotations only
     from ..engine import Engine
     from ..images import ImageList
     from ..models import EvalTransform
+
+#: ImageNet val, which most benchmarks read (the others' datasets are declared in their modules)
+IMAGENET = register_dataset(DatasetSpec("imagenet", "imagenet/val", "PIT_EVAL_IMAGENET", "wnid", image_lists=True))
 
 #: every benchmark, by the name ``--benchmarks`` and ``summary["benchmarks"]`` use
 BENCHMARKS: Registry["Benchmark"] = Registry("benchmark")
@@ -44,6 +47,12 @@ class ImageSubsetOption:
                                    "a named list of val images: robustbench-5k, RobustBench's 5,000 (its "
                                    "leaderboard's clean, ImageNet-C, 3DCC and AutoAttack numbers)",
                                    parse=_image_subset, metavar="robustbench-5k")
+
+
+def subset_flag(name: str) -> str:
+    """A summary's flag of a run restricted to a named image subset."""
+    return (f"subset: {SUBSET_SOURCE[name]} for ImageNet val and ImageNet-C (and so AutoAttack); compare with "
+            "RobustBench's leaderboard only under this subset")
 
 
 # ------------------------------------------------------------------------------------ metrics

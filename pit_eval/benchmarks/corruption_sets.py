@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..datasets import ASSETS
+from ..datasets import ASSETS, DatasetSpec, register_dataset
 from ..images import DataError
 from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, NoOptions, SummaryContext, calibration,
                    prerendered_cell, register)
@@ -113,5 +113,7 @@ class CorruptionSet(Benchmark):
         return {f"{self.name}_acc_vs_severity": fig}
 
 
+register_dataset(DatasetSpec("imagenet-c-bar", "imagenet-c-bar", "PIT_EVAL_IMAGENET_C_BAR", "wnid"))
+register_dataset(DatasetSpec("imagenet-3dcc", "imagenet-3dcc", "PIT_EVAL_IMAGENET_3DCC", "wnid", image_lists=True))
 register(CorruptionSet("imagenet-c-bar", "ImageNet-C-bar", 11, tuple(_c_bar_levels()), _c_bar_levels()))
 register(CorruptionSet("imagenet-3dcc", "ImageNet-3DCC", 12, CORRUPTIONS_3DCC, options=ImageSubsetOption))

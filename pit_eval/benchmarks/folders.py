@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import List, Optional, Tuple
 
 from .. import real_labels
-from ..datasets import DATASETS, class_subset, subset_indices
+from ..datasets import DATASETS, DatasetSpec, class_subset, register_dataset, subset_indices
 from ..loop_metrics import RealTop1, SubsetTop1, default_metrics
 from ..settings import option
 from .base import Benchmark, Cell, ImageSubsetOption, Metric, NoOptions, SummaryContext, accuracy, register
 
 logger = logging.getLogger(__name__)
+
+#: the shifts' folders (ImageNet val is declared in base.py); A and R: 200-class subsets
+for _spec in (DatasetSpec("imagenet-a", "imagenet-a", "PIT_EVAL_IMAGENET_A", "subset", classes=partial(subset_indices, "a")),
+              DatasetSpec("imagenet-r", "imagenet-r", "PIT_EVAL_IMAGENET_R", "subset", classes=partial(subset_indices, "r")),
+              DatasetSpec("imagenet-sketch", "imagenet-sketch", "PIT_EVAL_IMAGENET_SKETCH", "wnid"),
+              DatasetSpec("imagenet-v2", "imagenet-v2", "PIT_EVAL_IMAGENET_V2", "index")):
+    register_dataset(_spec)
 
 
 def _real_labels(value) -> str:
@@ -42,12 +50,12 @@ class FolderAccuracy(Benchmark):
         ds, subset, fp = run.dataset(self.dataset)
         extra = []
         if self.subsets:
-            subsets = {b: class_subset(b) for b in self.subsets}
+            subsets = {b: class_subset(DATASETS[b]) for b in self.subsets}
             extra.append(SubsetTop1({b: v[0] for b, v in subsets.items()},
                                     groups={b: v[1] for b, v in subsets.items() if v[1]}))
         if isinstance(opts, CleanOptions):
             extra += _real_metric(opts.real_labels, ds, run.locations[self.dataset].path)
-        scores = {f"msp_{b}": subset_indices(DATASETS[b].labels) for b in self.scores}
+        scores = {f"msp_{b}": DATASETS[b].classes() for b in self.scores}
         metrics = default_metrics(logits=run.save_logits, scores=scores) + extra if extra or scores else None
         return [Cell(self.name, self.name, "", None, fp, loop=lambda: (ds, subset, None), metrics=metrics)]
 

@@ -17,7 +17,7 @@ from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, PROTOCOLS, CorruptedIma
                            check_protocol, compat, parse_corruptions, parse_severities)
 from ..corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_backend,
                                  source_protocol, with_protocol)
-from ..datasets import comparable, prerendered_c_root
+from ..datasets import DatasetSpec, comparable, prerendered_c_root, register_dataset
 from ..images import DataError, sample_paths
 from ..loop_metrics import Fingerprint, RowMetric, TopK, finalize, merge_values, metric_names, rows_of, without_rows
 from ..metrics import ALEXNET_ERR, imagenet_c_summary
@@ -30,6 +30,8 @@ from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, Summ
 logger = logging.getLogger(__name__)
 
 #: why an on-the-fly mCE under the imagecorruptions protocol is not compared with published values
+register_dataset(DatasetSpec("imagenet-c", "imagenet-c", "PIT_EVAL_IMAGENET_C", "wnid", image_lists=True))
+
 ON_THE_FLY_WITHHELD = ("rendered on the fly with imagecorruptions (Michaelis et al.), whose elastic_transform, "
                        "frost, impulse_noise and motion blur differ from the generator of the released "
                        "ImageNet-C; published mCE values are withheld (use --corruption-protocol imagenet-c, "

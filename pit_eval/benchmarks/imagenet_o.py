@@ -8,13 +8,14 @@ on the same images (each clean row keeps ``msp_imagenet-o``), else from a pass o
 Protocol and layout: docs/benchmarks/imagenet-o.md."""
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from .. import prediction_files
-from ..datasets import comparable, fingerprint, imagenet_wnids, subset_indices
+from ..datasets import ASSETS, DatasetSpec, comparable, fingerprint, imagenet_wnids, register_dataset, wnid_indices
 from ..images import NO_LABEL, DataError, ImageList, sample_paths
 from ..loop_metrics import Fingerprint, Predictions, TopK, finalize, rows_of
 from ..stall import StallMeter
@@ -25,6 +26,20 @@ logger = logging.getLogger(__name__)
 RECALL = 0.95
 #: the clean cell's column of the max softmax over ImageNet-O's 200 classes (benchmarks/folders.py)
 CLEAN_SCORE = "msp_imagenet-o"
+
+
+@functools.lru_cache(None)
+def imagenet_o_wnids() -> List[str]:
+    """ImageNet-O's 200 wnids (natural-adv-examples' ``imagenet_o_wnids``; assets/imagenet-o/SOURCE.md)."""
+    return (ASSETS / "imagenet-o" / "imagenet_o_wnids.txt").read_text().split()
+
+
+def imagenet_o_indices() -> List[int]:
+    """The positions of ImageNet-O's wnids among the 1000 classes (the logits its scores read)."""
+    return wnid_indices(imagenet_o_wnids())
+
+
+register_dataset(DatasetSpec("imagenet-o", "imagenet-o", "PIT_EVAL_IMAGENET_O", "subset", classes=imagenet_o_indices))
 
 
 def fpr_at_recall(pos: np.ndarray, neg: np.ndarray, recall: float = RECALL) -> float:
@@ -65,7 +80,7 @@ class ImageNetO(Benchmark):
     )
 
     def cost(self, images, opts) -> float:
-        return images("imagenet-o") + images("imagenet") * len(subset_indices("o")) / len(imagenet_wnids())
+        return images("imagenet-o") + images("imagenet") * len(imagenet_o_indices()) / len(imagenet_wnids())
 
     def plan(self, run, opts) -> List[Cell]:
         out_ds, classes, out_fp = run.dataset("imagenet-o")

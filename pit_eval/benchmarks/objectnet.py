@@ -7,14 +7,17 @@ scored by their best ImageNet class (the testbed's collapsed logits). Class maps
 pit_eval/assets/objectnet/SOURCE.md; protocol and layout: docs/benchmarks/objectnet.md."""
 from __future__ import annotations
 
+import functools
+import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from PIL import ImageOps
 from torchvision import transforms as T
 
-from ..datasets import fingerprint, flag, objectnet_classes, scan, thin
+from ..datasets import ASSETS, DatasetSpec, fingerprint, flag, register_dataset, scan, thin
 from ..images import DataError, ImageList
 from ..loop_metrics import Fingerprint, MappedTopK, Predictions
 from .base import Benchmark, Cell, Metric, SummaryContext, register
@@ -22,6 +25,40 @@ from .base import Benchmark, Cell, Metric, SummaryContext, register
 logger = logging.getLogger(__name__)
 
 BORDER = 2
+
+
+@dataclass(frozen=True)
+class ObjectNetClasses:
+    """ObjectNet's classes as the testbed scores them (assets/objectnet/SOURCE.md): ``folders``: all 313
+    image folders; ``mapped``: the 113 folders that overlap ImageNet, sorted (a label is a position
+    here); ``class_sublist``: the 125 ImageNet indices whose logits are scored, in the testbed's order;
+    ``group``: for each of them, the label of its ObjectNet class."""
+    folders: Tuple[str, ...]
+    mapped: Tuple[str, ...]
+    class_sublist: Tuple[int, ...]
+    group: Tuple[int, ...]
+
+
+@functools.lru_cache(None)
+def objectnet_classes() -> ObjectNetClasses:
+    meta = ASSETS / "objectnet"
+    folder_of = {name: folder for folder, name in json.loads((meta / "folder_to_objectnet_label.json").read_text()).items()}
+    index_of = {name: int(i) for i, name in json.loads((meta / "imagenet_to_labels.json").read_text()).items()}
+    ids = {folder_of[name]: [index_of[n] for n in names.split("; ")]
+           for name, names in json.loads((meta / "objectnet_to_imagenet_1k.json").read_text()).items()}
+    mapped = tuple(sorted(ids))
+    sublist = tuple(i for f in ids.values() for i in f)   # the testbed's order: the map file's
+    label = {i: mapped.index(f) for f, members in ids.items() for i in members}
+    return ObjectNetClasses(tuple(sorted(folder_of.values())), mapped, sublist, tuple(label[i] for i in sublist))
+
+
+
+def _groups() -> Tuple[List[int], List[int]]:
+    on = objectnet_classes()
+    return list(on.class_sublist), list(on.group)
+
+
+register_dataset(DatasetSpec("objectnet", "objectnet", "PIT_EVAL_OBJECTNET", "own", groups=_groups))
 
 
 class BorderCrop:

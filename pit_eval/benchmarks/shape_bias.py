@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torchvision.transforms import PILToTensor
 
-from ..datasets import fingerprint, thin
+from ..datasets import DatasetSpec, fingerprint, register_dataset, thin
 from ..images import IMG_EXTENSIONS, DataError, ImageList, check_same_size
 from ..loop_metrics import Batch, Fingerprint, Predictions, SumMetric
 from ..loop_metrics import register as register_metric
@@ -200,4 +200,5 @@ class ShapeBias(Benchmark):
         return {"shape_bias_per_category": fig}
 
 
+register_dataset(DatasetSpec("cue-conflict", "cue-conflict", "PIT_EVAL_CUE_CONFLICT", "own", folders_only=True))
 register(ShapeBias())
