@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .corruptions import BACKENDS, IMAGECORRUPTIONS, parse_corruptions, parse_severities
+from .corruptions.names import UNCORRUPTED
 from .extras import require_detection
 from .images import SAMPLE_NOTE, SAMPLE_ROOT, DataError
 from .metrics import coco_c_summary
@@ -139,7 +140,7 @@ def run_detection(dc: DetectionConfig) -> dict:
     rd = RunDir(out, "detection", identity, {k: v for k, v in asdict(dc).items()}, force=dc.force,
                 writer=writer, extra_meta={"model": Path(dc.config).stem}, settings=test_settings(cfg))
     try:
-        cells = [("clean", None, None)]
+        cells = [(UNCORRUPTED, None, None)]
         if not dc.clean_only:
             cells += [(f"coco-c/{c}/{s}", c, s) for c in parse_corruptions(dc.corruptions)
                       for s in parse_severities(dc.severities)]
@@ -169,7 +170,7 @@ def test_settings(cfg) -> dict:
 
 
 def summarize_detection(cells: List[dict], model: str, sample: bool) -> dict:
-    clean = next((c for c in cells if c["key"] == "clean"), None)
+    clean = next((c for c in cells if c["key"] == UNCORRUPTED), None)
     corrupted = {(c["variant"], int(c["param"])): c["bbox_mAP"] for c in cells if c["benchmark"] == "coco-c"}
     out = {"model": model, "flags": [SAMPLE_NOTE] if sample else [], "benchmarks": {}}
     if clean:
@@ -210,7 +211,7 @@ def ingest_work_dir(work_dir: str, out: Optional[str] = None, force: bool = Fals
     rd = RunDir(out, "detection", {"ingested_from": os.path.abspath(src)},
                 {"work_dir": os.path.abspath(work_dir)}, force=force, extra_meta={"model": model})
     try:
-        rd.add({"key": "clean", "benchmark": "coco", "variant": "", "param": None,
+        rd.add({"key": UNCORRUPTED, "benchmark": "coco", "variant": "", "param": None,
                 **{k: (None if rec[f"coco/{k}"] < 0 else float(rec[f"coco/{k}"])) for k in AP_KEYS
                    if f"coco/{k}" in rec},
                 "epoch_or_step": rec.get("step")})

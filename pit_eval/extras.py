@@ -26,15 +26,6 @@ class DetectionInstallMissing(MissingInstall):
     """A detection command or config was used on the core install."""
 
 
-TORCHATTACKS_MISSING = ("AutoAttack needs torchattacks 3.5.1, installed without its obsolete pins: "
-                        "pip install --no-deps torchattacks==3.5.1 (scripts/setup.sh does)")
-
-
-def require_torchattacks() -> None:
-    if importlib.util.find_spec("torchattacks") is None:
-        raise MissingInstall(TORCHATTACKS_MISSING)
-
-
 def missing_detection_modules() -> List[str]:
     missing = []
     for name in DETECTION_MODULES:

@@ -23,15 +23,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-#: AlexNet top-1 error averaged over severities 1..5, per benchmark corruption (ImageNet-C repository).
-ALEXNET_ERR: Dict[str, float] = {
-    "gaussian_noise": 0.886428, "shot_noise": 0.894468, "impulse_noise": 0.922640,
-    "defocus_blur": 0.819880, "glass_blur": 0.826268, "motion_blur": 0.785948, "zoom_blur": 0.798360,
-    "snow": 0.866816, "frost": 0.826572, "fog": 0.819324, "brightness": 0.564592,
-    "contrast": 0.853204, "elastic_transform": 0.646056, "pixelate": 0.717840,
-    "jpeg_compression": 0.606500,
-}
-ALEXNET_CLEAN_ERR = 0.4348
+from .corruptions.names import ALEXNET_CLEAN_ERR, ALEXNET_ERR
 
 CellAcc = Mapping[Tuple[str, int], float]  # (corruption, severity) -> top-1 accuracy
 

@@ -189,14 +189,14 @@ def _csv_rows(built: List[dict]):
 def effective_robustness_table(runs: Dict[str, str]) -> List[dict]:
     """One row per paper model with a robustness run: its effective robustness per shift (timm cloud),
     beside the same quantity from timm's published numbers for it."""
-    from .population import SHIFTS
+    from .population import shifts
     rows = []
     for model, directory in runs.items():
         er = (_summary(directory) or {}).get("effective_robustness") or {}
         if not er:
             continue
         row = {"model": model}
-        for shift in SHIFTS["timm"]:
+        for shift in shifts("timm"):
             e = er.get(shift)
             if e is None:
                 row[shift] = "— (not run)"

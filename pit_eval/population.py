@@ -24,12 +24,9 @@ from .registry import check_choice
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "clouds"
 CLOUDS = ("timm", "testbed")
-#: the shifts each cloud has, in benchmark names
-SHIFTS: Dict[str, Tuple[str, ...]] = {
-    "timm": ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r"),
-    "testbed": ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r", "imagenet-c", "objectnet")}
-#: the x axis of a shift: the clean top-1 on the shift's classes where it has a subset of them
-AXIS = {"imagenet-a": "imagenet-a-clean", "imagenet-r": "imagenet-r-clean", "objectnet": "objectnet-clean"}
+#: a cloud's columns that are not top-1s (the others are: the x column first, then the shifts and,
+#: for a shift scored on a subset of the classes, ``<shift>-<x column>``, the x column on those classes)
+META = ("model", "img_size", "pretrain", "model_type")
 BOOTSTRAP = 1000
 
 #: tag tokens (``<arch>.<tag>``, split at ``_``) that name training data beyond ImageNet-1k
@@ -86,14 +83,40 @@ def _load(name: str):
                     for v, keep in zip(verdicts, first)]
     df["standard"] = [v for v, _ in verdicts]
     df["excluded_because"] = [why for _, why in verdicts]
-    numeric = [c for c in df.columns if c in ("clean", *AXIS.values(), *SHIFTS[name])]
+    numeric = list(_columns(name)[2])
     df[numeric] = df[numeric] / 100.0
     return df
 
 
+@functools.lru_cache(None)
+def _columns(cloud: str) -> Tuple[str, Tuple[str, ...], Tuple[str, ...]]:
+    """(the x column, the shifts, every top-1 column) of a cloud, from its header."""
+    check_choice("cloud", cloud, CLOUDS)
+    header = (ASSETS / f"{cloud}.csv").open().readline().strip().split(",")
+    tops = tuple(c for c in header if c not in META)
+    x = tops[0]
+    return x, tuple(c for c in tops[1:] if not c.endswith(f"-{x}")), tops
+
+
+def shifts(cloud: str) -> Tuple[str, ...]:
+    """The shifts a cloud has, by their columns (the benchmarks' names), in its order."""
+    return _columns(cloud)[1]
+
+
+def reference_column(cloud: str) -> str:
+    """The cloud's x column: the top-1 every shift is set against (the clean benchmark's name)."""
+    return _columns(cloud)[0]
+
+
+def axis(shift: str, cloud: str) -> str:
+    """A shift's x column: the x top-1 on the shift's classes where the cloud has it, else the x column."""
+    x, _, tops = _columns(cloud)
+    return f"{shift}-{x}" if f"{shift}-{x}" in tops else x
+
+
 def load_cloud(name: str):
-    """The cloud as a pandas DataFrame: ``model``, ``clean``, the shifts, the same-classes clean top-1
-    (``imagenet-a-clean``, ...), all fractions, and ``standard`` (in the fit) with ``excluded_because``."""
+    """The cloud as a pandas DataFrame: ``model``, the x top-1, the shifts, the x top-1 on a shift's
+    classes (``<shift>-<x>``), all fractions, and ``standard`` (in the fit) with ``excluded_because``."""
     check_choice("cloud", name, CLOUDS)
     return _load(name).copy()
 
@@ -112,7 +135,7 @@ class Fit:
     """A shift's line over a cloud's standard models, on logit axes."""
     shift: str
     cloud: str
-    axis: str                      # the x column: "clean" or the same-classes clean top-1
+    axis: str                      # the x column: the cloud's x top-1, or it on the shift's classes
     slope: float
     intercept: float
     r: float
@@ -135,11 +158,10 @@ class Fit:
 def members(shift: str, cloud: str):
     """The standard models of ``cloud`` with both numbers of ``shift`` (strictly between 0 and 1)."""
     check_choice("cloud", cloud, CLOUDS)
-    check_choice(f"shift of the {cloud} cloud", shift, SHIFTS[cloud])
-    df = _load(cloud)
-    axis = AXIS.get(shift, "clean")
-    inside = df[axis].between(0, 1, inclusive="neither") & df[shift].between(0, 1, inclusive="neither")
-    return df[df["standard"] & inside], axis
+    check_choice(f"shift of the {cloud} cloud", shift, shifts(cloud))
+    df, x = _load(cloud), axis(shift, cloud)
+    inside = df[x].between(0, 1, inclusive="neither") & df[shift].between(0, 1, inclusive="neither")
+    return df[df["standard"] & inside], x
 
 
 @functools.lru_cache(None)
@@ -182,59 +204,17 @@ def effective_robustness(x: float, y: float, f: Fit, y_ci: Optional[List[float]]
             "x": 100 * x, "extrapolated": not f.x_range[0] <= x <= f.x_range[1], "fit": f.describe()}
 
 
-def for_run(benchmarks: Dict[str, dict], cloud: str = "timm") -> Dict[str, dict]:
-    """Effective robustness of a run (its summary's ``benchmarks``) on every shift it measured that the
-    cloud has; the x axis from its clean entry (``acc1``, or the same-classes top-1 ``subset_acc1``)."""
-    clean = benchmarks.get("clean")
-    out = {}
-    for shift in SHIFTS[cloud]:
-        entry = benchmarks.get(shift)
-        y, y_ci = _shift_acc(shift, entry)
-        if y is None:
-            continue
-        if clean is None:
-            out[shift] = {"value": None, "why": "effective robustness needs the clean accuracy: add clean to --benchmarks"}
-            continue
-        axis = AXIS.get(shift, "clean")
-        sub = (clean.get("subset_acc1") or {}).get(shift)
-        x = clean["acc1"] if axis == "clean" else (sub or {}).get("acc1")
-        why = None
-        if axis != "clean" and sub is None:
-            why = f"this run's clean cell has no top-1 on the {shift} classes (written before it was measured)"
-        elif x is None:
-            why = f"none of this run's clean images is of the {shift} classes"
-        elif not (0 < x < 1 and 0 < y < 1):
-            why = f"a top-1 of 0 or 100 % has no logit (x {100 * x:.2f} %, y {100 * y:.2f} %)"
-        if why:
-            out[shift] = {"value": None, "why": why}
-            continue
-        out[shift] = effective_robustness(x, y, fit(shift, cloud), y_ci)
-    return out
-
-
 def timm_reference(model_name: str, shift: str) -> Optional[dict]:
     """The same quantity from timm's published numbers for the model (timm cloud), or None."""
     row = timm_row(model_name)
     if row is None:
         return None
-    x, y = row.get(AXIS.get(shift, "clean")), row.get(shift)
+    x, y = row.get(axis(shift, "timm")), row.get(shift)
     if x is None or y is None or not (0 < x < 1 and 0 < y < 1):
         return None
     er = effective_robustness(x, y, fit(shift, "timm"))
     return {"value": er["value"], "measured": er["measured"], "expected": er["expected"],
             "source": "timm_results", "model": row["model"]}
-
-
-def _shift_acc(shift: str, entry: Optional[dict]):
-    if not entry:
-        return None, None
-    if shift == "imagenet-c":
-        # the testbed averages the released files; only a complete, released-file grid is that number
-        from .corruptions.names import RELEASED_PROTOCOL
-        if not entry.get("mean_corrupted_acc_complete") or entry.get("corruption_protocol") != RELEASED_PROTOCOL:
-            return None, None
-        return entry["mean_corrupted_acc"], None
-    return entry.get("acc1"), entry.get("acc1_ci")
 
 
 def timm_row(model_name: str) -> Optional[dict]:

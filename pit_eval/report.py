@@ -168,7 +168,7 @@ def effective_robustness_plots(summaries: List[Tuple[str, dict]], cloud: str = "
     """One scatter per shift that some run has an effective robustness for (:func:`population.scatter`)."""
     from . import population
     out = {}
-    for shift in population.SHIFTS[cloud]:
+    for shift in population.shifts(cloud):
         points = [(label, s["effective_robustness"][shift]) for label, s in summaries
                   if (s.get("effective_robustness") or {}).get(shift, {}).get("value") is not None]
         if points:

@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
+from .corruptions.names import IMAGECORRUPTIONS
+
 from .files import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ def package_versions() -> Dict[str, Optional[str]]:
     from importlib import metadata
     out = {"python": platform.python_version()}
     for name in ("pit_eval", "torch", "torchvision", "timm", "numpy", "mmdet", "mmcv", "mmengine",
-                 "imagecorruptions", "pycocotools"):
+                 IMAGECORRUPTIONS, "pycocotools"):   # the protocol's name is its package's
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

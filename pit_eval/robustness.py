@@ -488,7 +488,7 @@ def summarize(cells, model: str, weights: WeightsInfo, sample: bool, max_images:
 def effective_robustness(model: str, bench: dict, cloud: str = "timm") -> Dict[str, dict]:
     """Each measured shift against the cloud's line (:mod:`pit_eval.population`), with the same
     quantity from timm's published numbers for this model beside it where timm has them."""
-    out = population.for_run(bench, cloud)
+    out = benchmarks.effective_robustness(bench, cloud)
     try:
         arch = resolve_model_name(model)
     except ValueError:      # a module's run name: no published row

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from pit_eval import metrics as M
+from pit_eval.corruptions.names import ALEXNET_CLEAN_ERR, ALEXNET_ERR
 
 
 def _robustbench_cells():
@@ -32,8 +33,8 @@ def test_ce_hand_computed():
 
 
 def test_mce_equals_alexnet_for_alexnet_errors():
-    cells = {(c, s): 1 - e for c, e in M.ALEXNET_ERR.items() for s in range(1, 6)}
-    s = M.imagenet_c_summary(cells, clean_acc=1 - M.ALEXNET_CLEAN_ERR)
+    cells = {(c, s): 1 - e for c, e in ALEXNET_ERR.items() for s in range(1, 6)}
+    s = M.imagenet_c_summary(cells, clean_acc=1 - ALEXNET_CLEAN_ERR)
     assert s["mce"] == pytest.approx(1.0) and s["relative_mce"] == pytest.approx(1.0)
 
 
@@ -51,7 +52,7 @@ def test_mce_only_when_complete_and_extras_get_accuracy_only():
 
 def test_mean_corrupted_accuracy_is_over_the_15_even_with_19_evaluated():
     from pit_eval.corruptions.names import COMMON
-    assert tuple(M.ALEXNET_ERR) == COMMON            # the mCE's 15 are the benchmark corruptions, in order
+    assert tuple(ALEXNET_ERR) == COMMON            # the mCE's 15 are the benchmark corruptions, in order
     cells = {(c, s): 0.6 for c in COMMON for s in range(1, 6)}
     cells.update({(c, s): 0.1 for c in ("speckle_noise", "gaussian_blur", "spatter", "saturate")
                   for s in range(1, 6)})
@@ -69,7 +70,7 @@ def test_coco_c_summary_by_formula():
 
 def test_coco_c_mpc_is_over_the_15_by_5_and_extras_apart():
     """mmdet's robustness_eval.py: mPC = mean over the 15 benchmark corruptions x severities 1-5."""
-    cells = {(c, s): 0.2 + 0.01 * s for c in M.ALEXNET_ERR for s in range(1, 6)}
+    cells = {(c, s): 0.2 + 0.01 * s for c in ALEXNET_ERR for s in range(1, 6)}
     cells.update({("spatter", s): 0.0 for s in range(1, 6)})
     s = M.coco_c_summary(0.40, cells)
     assert s["mPC"] == pytest.approx(0.23) and s["mPC_complete"] and s["mPC_cells"] == 75

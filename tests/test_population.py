@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.stats import linregress
 
-from pit_eval import population
+from pit_eval import benchmarks, population
 from pit_eval.loop_metrics import Batch, SubsetTop1
 from pit_eval.metrics import clopper_pearson
 from pit_eval.registry import unknown_name_message
@@ -86,11 +86,20 @@ def test_timm_standard_set_holds_no_extra_data():
     assert 50 <= t["standard"].sum() < len(t) and set(t[t["standard"]]["model"]) >= {"resnet50", "densenet121"}
 
 
+def test_the_clouds_shifts_and_axes_are_read_from_their_headers():
+    assert population.shifts("timm") == ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r")
+    assert population.shifts("testbed") == ("imagenet-v2", "imagenet-sketch", "imagenet-a", "imagenet-r",
+                                            "objectnet", "imagenet-c")
+    assert [population.axis(s, "testbed") for s in population.shifts("testbed")] == [
+        "clean", "clean", "imagenet-a-clean", "imagenet-r-clean", "objectnet-clean", "clean"]
+    assert population.reference_column("timm") == population.reference_column("testbed") == "clean"
+
+
 @pytest.mark.parametrize("cloud", population.CLOUDS)
 def test_fit_equals_scipy_on_the_standard_members(cloud):
     df = population.load_cloud(cloud)
-    for shift in population.SHIFTS[cloud]:
-        axis = population.AXIS.get(shift, "clean")
+    for shift in population.shifts(cloud):
+        axis = population.axis(shift, cloud)
         m = df[df["standard"] & (df[axis] > 0) & (df[axis] < 1) & (df[shift] > 0) & (df[shift] < 1)]
         ref = linregress(np.log(m[axis] / (1 - m[axis])), np.log(m[shift] / (1 - m[shift])))
         f = population.fit(shift, cloud)
@@ -102,7 +111,7 @@ def test_effective_robustness_of_a_run_equals_the_recomputation():
     bench = {"clean": {"acc1": 0.80, "subset_acc1": {"imagenet-a": {"acc1": 0.95}, "imagenet-r": {"acc1": 0.94}}},
              "imagenet-v2": {"acc1": 0.70, "acc1_ci": [0.69, 0.71]}, "imagenet-a": {"acc1": 0.25, "acc1_ci": None},
              "imagenet-r": {"acc1": 0.45, "acc1_ci": [0.44, 0.46]}}
-    er = population.for_run(bench)
+    er = benchmarks.effective_robustness(bench)
     assert set(er) == {"imagenet-v2", "imagenet-a", "imagenet-r"}
     for shift, x in (("imagenet-v2", 0.80), ("imagenet-a", 0.95), ("imagenet-r", 0.94)):
         f = population.fit(shift)
@@ -114,7 +123,7 @@ def test_effective_robustness_of_a_run_equals_the_recomputation():
     lo, hi = er["imagenet-v2"]["ci"]
     assert lo == pytest.approx(69 - er["imagenet-v2"]["expected"]) and hi == pytest.approx(71 - er["imagenet-v2"]["expected"])
     assert not er["imagenet-v2"]["extrapolated"]
-    far = population.for_run({"clean": {"acc1": 0.995}, "imagenet-v2": {"acc1": 0.9}})
+    far = benchmarks.effective_robustness({"clean": {"acc1": 0.995}, "imagenet-v2": {"acc1": 0.9}})
     assert far["imagenet-v2"]["extrapolated"], "x beyond the cloud's span is said to extrapolate"
 
 
@@ -141,7 +150,7 @@ def test_bad_names_and_missing_clean_are_said():
     assert str(e.value) == unknown_name_message("cloud", "timmm", population.CLOUDS)
     with pytest.raises(ValueError, match=r"unknown shift of the timm cloud 'imagenet-v3'. Did you mean 'imagenet-v2'"):
         population.fit("imagenet-v3")
-    er = population.for_run({"imagenet-v2": {"acc1": 0.7}})
+    er = benchmarks.effective_robustness({"imagenet-v2": {"acc1": 0.7}})
     assert er["imagenet-v2"] == {"value": None, "why": "effective robustness needs the clean accuracy: add clean to --benchmarks"}
 
 
@@ -172,7 +181,7 @@ def test_report_draws_one_scatter_per_shift_with_a_value():
     bench = {"clean": {"acc1": 0.81, "subset_acc1": {"imagenet-a": {"acc1": 0.95}}},
              "imagenet-v2": {"acc1": 0.70, "acc1_ci": [0.69, 0.71]}, "imagenet-a": {"acc1": 0.21, "acc1_ci": [0.2, 0.22]},
              "imagenet-sketch": {"acc1": 0.0, "acc1_ci": [0.0, 0.1]}}
-    plots = effective_robustness_plots([("m", {"effective_robustness": population.for_run(bench)}), ("old", {})])
+    plots = effective_robustness_plots([("m", {"effective_robustness": benchmarks.effective_robustness(bench)}), ("old", {})])
     assert sorted(plots) == ["effective_robustness_imagenet-a", "effective_robustness_imagenet-v2"]
     assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in plots.values())
 
@@ -181,7 +190,7 @@ def test_docs_print_the_fits_of_both_clouds():
     """docs/effective-robustness.md's slopes are the ones the shipped clouds give."""
     page = (ROOT / "docs/effective-robustness.md").read_text()
     for cloud in population.CLOUDS:
-        for shift in population.SHIFTS[cloud]:
+        for shift in population.shifts(cloud):
             f = population.fit(shift, cloud)
             assert f"| {cloud} | {shift} | {len(f.members)} | {f.slope:.3f} | {f.intercept:.3f} | {f.r:.3f} |" in page, (cloud, shift)
 
@@ -190,8 +199,8 @@ def test_imagenet_c_is_compared_only_as_the_released_complete_grid():
     from pit_eval.corruptions.names import RELEASED_PROTOCOL
     clean = {"acc1": 0.76}
     done = {"mean_corrupted_acc": 0.39, "mean_corrupted_acc_complete": True, "corruption_protocol": RELEASED_PROTOCOL}
-    er = population.for_run({"clean": clean, "imagenet-c": done}, cloud="testbed")
+    er = benchmarks.effective_robustness({"clean": clean, "imagenet-c": done}, cloud="testbed")
     f = population.fit("imagenet-c", "testbed")
     assert er["imagenet-c"]["value"] == pytest.approx(39 - 100 * f.expected(0.76), abs=1e-9)
     for other in ({**done, "corruption_protocol": "imagenet-c, on the fly"}, {**done, "mean_corrupted_acc_complete": False}):
-        assert "imagenet-c" not in population.for_run({"clean": clean, "imagenet-c": other}, cloud="testbed")
+        assert "imagenet-c" not in benchmarks.effective_robustness({"clean": clean, "imagenet-c": other}, cloud="testbed")

@@ -19,7 +19,8 @@ from typing import Dict, List
 from ..registry import UnknownNameError, unknown_name_message
 from ..settings import option, parse_option
 from .base import (BENCHMARKS, Benchmark, Cell, Metric, NoOptions, RunContext, SummaryContext, accuracy,
-                   cell_record, curve, ordered, record_metrics, register, subset_flag, upgrade)
+                   cell_record, curve, effective_robustness, ordered, record_metrics, register, subset_flag,
+                   upgrade)
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
     if _module != "base" and not _module.startswith("_"):

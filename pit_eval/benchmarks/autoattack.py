@@ -6,6 +6,7 @@ Protocol and cost: docs/benchmarks/autoattack.md.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 from .. import prediction_files, progress
 from ..datasets import fingerprint, thin
-from ..extras import require_torchattacks
+from ..extras import MissingInstall
 from ..loop_metrics import default_metrics, finalize, rows_of
 from ..metrics import clopper_pearson
 from ..results import stable_hash
@@ -28,6 +29,8 @@ STANDARD = {"steps": 100, "n_target_classes": 9, "n_queries": 5000}
 #: forward passes per image (gradient steps included), measured by scripts/bench_autoattack.py on
 #: EfficientNet-Lite0: an image APGD-CE fools at once, and one that survives all four attacks
 FORWARDS_PER_IMAGE = (75, 5613)
+TORCHATTACKS_MISSING = ("AutoAttack needs torchattacks 3.5.1, installed without its obsolete pins: "
+                        "pip install --no-deps torchattacks==3.5.1 (scripts/setup.sh does)")
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ class AutoAttackConfig:
 
 def standard_autoattack(model: nn.Module, eps: float, seed: int, n_classes: int = 1000):
     """torchattacks' AutoAttack, standard version, with the original's iterations and targets."""
-    require_torchattacks()
+    if importlib.util.find_spec("torchattacks") is None:
+        raise MissingInstall(TORCHATTACKS_MISSING)
     import torchattacks
     atk = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=n_classes,
                                   seed=seed)

@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .. import population
 from ..datasets import SUBSET_SOURCE, DataLocation, DatasetSpec, fingerprint, register_dataset
 from ..loop_metrics import LoopMetric
 from ..metrics import clopper_pearson
@@ -352,6 +353,11 @@ class Benchmark:
         """Report figures (matplotlib) from ``(legend label, summary entry)`` of every run that has one."""
         return {}
 
+    def cloud_accuracy(self, entry: Optional[dict]) -> Tuple[Optional[float], Optional[List[float]]]:
+        """(top-1, its interval) of its summary entry as the clouds measure the shift (default: ``acc1``;
+        None where the entry is not that number)."""
+        return (entry.get("acc1"), entry.get("acc1_ci")) if entry else (None, None)
+
 
 def register(unit: Benchmark) -> Benchmark:
     """Register a benchmark instance under its name (its metrics learn the benchmark's name)."""
@@ -362,3 +368,35 @@ def register(unit: Benchmark) -> Benchmark:
 def ordered() -> List[Benchmark]:
     """Every benchmark, in plan order."""
     return sorted((b for _, b in BENCHMARKS.items()), key=lambda b: b.order)
+
+
+def effective_robustness(entries: Dict[str, dict], cloud: str = "timm") -> Dict[str, dict]:
+    """Effective robustness of a run (its summary's ``benchmarks``) on every shift it measured that the
+    cloud has (:mod:`pit_eval.population`); the x axis from the entry of the cloud's x column, the clean
+    benchmark (``acc1``, or its top-1 on the shift's classes, ``subset_acc1``)."""
+    ref = population.reference_column(cloud)
+    clean = entries.get(ref)
+    out = {}
+    for shift in population.shifts(cloud):
+        y, y_ci = BENCHMARKS.get(shift).cloud_accuracy(entries.get(shift))
+        if y is None:
+            continue
+        if clean is None:
+            out[shift] = {"value": None,
+                          "why": f"effective robustness needs the {ref} accuracy: add {ref} to --benchmarks"}
+            continue
+        same_classes = population.axis(shift, cloud) != ref
+        sub = (clean.get("subset_acc1") or {}).get(shift)
+        x = (sub or {}).get("acc1") if same_classes else clean["acc1"]
+        why = None
+        if same_classes and sub is None:
+            why = f"this run's {ref} cell has no top-1 on the {shift} classes (written before it was measured)"
+        elif x is None:
+            why = f"none of this run's {ref} images is of the {shift} classes"
+        elif not (0 < x < 1 and 0 < y < 1):
+            why = f"a top-1 of 0 or 100 % has no logit (x {100 * x:.2f} %, y {100 * y:.2f} %)"
+        if why:
+            out[shift] = {"value": None, "why": why}
+            continue
+        out[shift] = population.effective_robustness(x, y, population.fit(shift, cloud), y_ci)
+    return out

@@ -15,12 +15,12 @@ from typing import List, Optional, Tuple
 from .. import prediction_files, progress
 from ..corruptions import (BACKENDS, GROUPS, IMAGENET_C, PROTOCOLS, CorruptedImageNet, ImageNetCPass, torch_backend,
                            check_protocol, compat, parse_corruptions, parse_severities)
-from ..corruptions.names import (COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, on_the_fly_source, source_backend,
-                                 source_protocol, with_protocol)
+from ..corruptions.names import (ALEXNET_ERR, COMPARABLE_PROTOCOLS, PROTOCOL_LABELS, RELEASED_PROTOCOL,
+                                 on_the_fly_source, source_backend, source_protocol, with_protocol)
 from ..datasets import DatasetSpec, comparable, prerendered_c_root, register_dataset
 from ..images import DataError, sample_paths
 from ..loop_metrics import Fingerprint, RowMetric, TopK, finalize, merge_values, metric_names, rows_of, without_rows
-from ..metrics import ALEXNET_ERR, imagenet_c_summary
+from ..metrics import imagenet_c_summary
 from ..results import stable_hash
 from ..stall import StallMeter, merge
 from ..settings import option, positive
@@ -99,6 +99,14 @@ class ImageNetC(Benchmark):
     def qualifier(self, entry):
         """Its numbers name the corruption protocol its cells were rendered under."""
         return (entry or {}).get("corruption_protocol")
+
+    def cloud_accuracy(self, entry):
+        """The testbed averages the released files: only a complete grid of released-file cells is that
+        number (its mean top-1 over the 15 corruptions x 5 severities; no interval)."""
+        complete = bool(entry) and entry.get("mean_corrupted_acc_complete")
+        if not complete or entry.get("corruption_protocol") != RELEASED_PROTOCOL:
+            return None, None
+        return entry["mean_corrupted_acc"], None
 
     def upgrade(self, record: dict) -> dict:
         """On-the-fly cells written before the two protocols name imagecorruptions as theirs."""
