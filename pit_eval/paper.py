@@ -1,9 +1,9 @@
 """``run_eval.py paper``: reproduce the PiT paper's tables in one command.
 
 The tables are data (``configs/paper.json``): columns with the protocol each measures and the
-reference metrics shown beside it, rows = models; a robustness column names a benchmark's metric
-(``clean.acc1``, ``imagenet-c.mce``: :mod:`pit_eval.benchmarks`). Page: docs/paper.md. The run plans every (model, benchmark) cell the
-data allows, prints the plan (what runs, what is skipped and which flag or path would enable it, a
+reference metrics shown beside it, rows = models; every column names its number by the metric
+of a result kind (``clean.acc1``, ``speed.gmacs``, ``coco-c.mPC``: :mod:`pit_eval.result_kinds`). Page:
+docs/paper.md. The run plans every (model, benchmark) cell the data allows, prints the plan (what runs, what is skipped and which flag or path would enable it, a
 time estimate), runs the cells through the robustness runner and the results store (one directory per
 model under ``<out>/robustness``; resumable; sharded under torchrun), measures size and speed with
 the speed command, reads detection results, then writes the paper report
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import benchmarks, references
+from . import references, result_kinds
 from .datasets import DATASETS, locate
 from .engine import EngineConfig, is_main_process
 from .extras import missing_detection_modules
@@ -66,12 +66,12 @@ def tables() -> List[dict]:
     doc = references.load()["tables"]
     for t in doc:
         for c in t["columns"]:
-            if c["kind"] == "robustness":
-                try:
-                    benchmarks.metric(c["metric"])
-                except UnknownNameError as e:
-                    raise ValueError(f"{references.PATH}: table {t['id']!r}, column {c['id']!r}: {e} "
-                                     "(a robustness column names '<benchmark>.<metric>')") from None
+            try:
+                result_kinds.metric(c.get("metric", ""))
+            except UnknownNameError as e:
+                raise ValueError(f"{references.PATH}: table {t['id']!r}, column {c['id']!r}: {e} (a column "
+                                 "names its number as '<part>.<metric>': a benchmark's metric, speed.* or "
+                                 "coco.* / coco-c.*; docs/paper.md)") from None
     return doc
 
 
@@ -130,11 +130,12 @@ def make_plan(cfg: PaperConfig) -> Plan:
 
 
 def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
-    if c["kind"] == "speed":
+    kind, metric = result_kinds.metric(c["metric"])
+    if kind.name == "speed":
         if m not in speed:
             speed.append(m)
         return PlannedCell(t["id"], m, c["id"], "run")
-    if c["kind"] == "detection":
+    if kind.name == "detection":
         if m not in det:
             det[m] = find_detection_result(m, cfg)
         if det[m] is None:
@@ -145,7 +146,7 @@ def _plan_cell(t, m, c, locs, cfg, benches, speed, det) -> PlannedCell:
                                f"{cfg.out}/detection/<row> (run_eval.py detection --config configs/<row>.py "
                                "--checkpoint CKPT --out ...)")
         return PlannedCell(t["id"], m, c["id"], "result")
-    b = benchmarks.metric(c["metric"]).benchmark
+    b = metric.benchmark
     data = missing_data([b], locs).get(b)
     if data is not None:
         return PlannedCell(t["id"], m, c["id"], "skip", f"no {data} data: give {flag_hint(DATASETS[data], cfg.data_root)}")
@@ -217,7 +218,9 @@ def run_paper(plan: Plan) -> dict:
         return {"plan": plan, "out": cfg.out, "report": None, "failed": failed}   # rank 0 measures speed and reports
     speed = _run_speed(plan) if plan.speed_models else None
     det = {m: _detection_dir(plan, m, d) for m, d in plan.detection_rows.items() if d}
-    paths = write_paper_report(plan, runs, speed, det, Path(cfg.out) / "report")
+    results = {"robustness": runs, "detection": det,
+               "speed": {m: speed for m in plan.speed_models} if speed else {}}   # kind -> model -> directory
+    paths = write_paper_report(plan, results, Path(cfg.out) / "report")
     return {"plan": plan, "out": cfg.out, "report": paths, "failed": failed}
 
 

@@ -9,10 +9,11 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from . import benchmarks, references
-from .benchmarks.base import walk
-from .report import effective_robustness_plots, settings_text
+from . import references, result_kinds
 from .files import atomic_write
+from .plots import figure_png
+from .report import settings_text
+from .result_kinds.robustness import effective_robustness_plots
 from .results import csv_text
 
 
@@ -25,70 +26,27 @@ def _summary(directory: Optional[str]) -> Optional[dict]:
         return None
 
 
-def _at(doc, path):
-    """The number at ``path`` in ``doc``, or None."""
-    v = walk(doc, path)
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
-def _ours(col: dict, model: str, runs, speed, det) -> tuple:
-    """(value in display units or None, reference from the result or None, source summary or None,
-    the benchmark's summary entry)."""
-    if col["kind"] == "robustness":
-        metric = benchmarks.metric(col["metric"])
-        s = _summary(runs.get(model))
-        entry = (s or {}).get("benchmarks", {}).get(metric.benchmark)
-        return metric.shown(entry), None, s, entry
-    if col["kind"] == "speed":
-        s = _summary(speed)
-        if s is None:
-            return None, None, None, None
-        if col["path"] == ["ratio"]:
-            rat = s.get("ratios_vs_deit", {}).get(model, {})
-            ref = rat.get("paper_ratio")
-            return rat.get("ratio"), ({"value": ref, "source": "pit_readme", "verified": True}
-                                      if ref is not None else None), s, None
-        v = _at(s.get("models", {}).get(model, {}), col["path"])
-    else:
-        s = _summary(det.get(model))
-        v = _at(s.get("benchmarks", {}), col["path"]) if s else None
-        req = col.get("requires")
-        if v is not None and req and walk(s.get("benchmarks", {}), req) is not True:
-            v = None
-    return (None if v is None else v * col["scale"]), None, s, None
-
-
-def cell(table: dict, col: dict, model: str, planned, runs, speed, det) -> dict:
-    ours, result_ref, s, entry = _ours(col, model, runs, speed, det)
-    metric = benchmarks.metric(col["metric"]) if col["kind"] == "robustness" else None
-    c = references.compare(model, ours, col["refs"] if col.get("refs") or metric is None else metric.refs,
-                           (entry or {}).get("comparison_withheld"), [result_ref] if result_ref else [],
-                           ci=metric.interval(entry) if metric is not None and entry is not None else None)
+def cell(table: dict, col: dict, model: str, planned, results: Dict[str, Dict[str, str]]) -> dict:
+    """One cell of a paper table: ``col["metric"]`` read, through the kind that offers it, from the
+    model's results directory of that kind (``results[kind][model]``)."""
+    kind, metric = result_kinds.metric(col["metric"])
+    s = _summary(results.get(kind.name, {}).get(model))
+    entry = kind.entry(metric, s, model) if s else None
+    ours, result_ref = metric.shown(entry), kind.result_reference(metric, entry)
+    c = references.compare(model, ours, col.get("refs") or metric.refs, (entry or {}).get("comparison_withheld"),
+                           [result_ref] if result_ref else [], ci=metric.interval(entry))
     why = ""
     if ours is None:
         if planned is not None and planned.status == "skip":
             why = planned.why
         elif s is None:
             why = "not run yet (re-run the command to finish it)"
-        elif metric is not None and metric.requires and entry is not None:
-            why = f"not defined on this run: it needs {metric.requires_what} and this run has a subset"
-        elif metric is not None and entry is None:
-            why = f"not in this run: add {metric.benchmark} to its benchmarks"
         else:
-            why = "not defined on this run: it needs the complete grid and this run has a subset"
+            why = kind.missing(metric, entry)
     prov = (s or {}).get("provenance")
     return {"table": table["id"], "model": model, "column": col["id"], "label": col["label"], **c,
             "why": why, "flags": (s or {}).get("flags", []),
-            "computed": computed_text(prov, _qualified(metric, entry)) if ours is not None else ""}
-
-
-def _qualified(metric, entry) -> Optional[str]:
-    """``<benchmark title>: <its qualifier>`` of a benchmark number, where its benchmark qualifies it."""
-    if metric is None:
-        return None
-    unit = benchmarks.BENCHMARKS.get(metric.benchmark)
-    q = unit.qualifier(entry)
-    return f"{unit.title}: {q}" if q else None
+            "computed": computed_text(prov, kind.qualifier(metric, entry)) if ours is not None else ""}
 
 
 def computed_text(prov: Optional[dict], qualifier: Optional[str] = None) -> str:
@@ -105,13 +63,13 @@ def cell_text(c: dict) -> str:
     return references.comparison_text(c, missing=f"— ({c['why']})")
 
 
-def build_tables(plan, runs: Dict[str, str], speed: Optional[str], det: Dict[str, str]) -> List[dict]:
+def build_tables(plan, results: Dict[str, Dict[str, str]]) -> List[dict]:
     planned = {(c.table, c.model, c.column): c for c in plan.cells}
     out = []
     for t in plan.tables:
         rows = [r for r in t["rows"] if plan.cfg.models is None or r["model"] in plan.cfg.models]
         cells = {(r["model"], col["id"]): cell(t, col, r["model"], planned.get((t["id"], r["model"], col["id"])),
-                                               runs, speed, det)
+                                               results)
                  for r in rows for col in t["columns"]}
         flags = sorted({f for c in cells.values() for f in c["flags"]})
         out.append({"table": t, "rows": rows, "cells": cells, "flags": flags})
@@ -235,11 +193,14 @@ def _er_html(rows: List[dict], plots: Dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def write_paper_report(plan, runs, speed, det, out: Path) -> List[str]:
+def write_paper_report(plan, results: Dict[str, Dict[str, str]], out: Path) -> List[str]:
+    """The paper report of ``results``: kind -> model -> its results directory of that kind."""
     out.mkdir(parents=True, exist_ok=True)
-    built = build_tables(plan, runs, speed, det)
+    built = build_tables(plan, results)
+    runs = results.get("robustness", {})
     er_rows = effective_robustness_table(runs)
-    plots = effective_robustness_plots([(m, _summary(d) or {}) for m, d in runs.items()]) if er_rows else {}
+    figures = effective_robustness_plots([(m, _summary(d) or {}) for m, d in runs.items()]) if er_rows else {}
+    plots = {name: figure_png(fig) for name, fig in figures.items()}
     if plots:
         (out / "plots").mkdir(exist_ok=True)
         for name, png in plots.items():

@@ -1,5 +1,17 @@
-"""Plots several benchmarks' reports share (a benchmark's own plots live in its module)."""
+"""Plots several benchmarks' reports share (a benchmark's own plots live in its module), and a figure
+as the PNG bytes the reports embed."""
 from __future__ import annotations
+
+import io
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed)."""
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def sweep_plot(runs, x: str, title: str, xlabel: str):

@@ -5,86 +5,17 @@ from __future__ import annotations
 
 import base64
 import html
-import io
-import json
 import logging
-import os
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
-from . import benchmarks, references, robustness
+from . import result_kinds
 from .files import atomic_write
-from .results import ResultsError, csv_text, read_meta
+from .plots import figure_png
+from .result_kinds import RESULT_KINDS, Run, find_runs
+from .results import ResultsError, csv_text
 
 logger = logging.getLogger(__name__)
-
-
-class Run:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.meta = read_meta(path)
-        sp = path / "summary.json"
-        try:
-            self.summary = json.loads(sp.read_text())
-        except FileNotFoundError:
-            raise ResultsError(f"{str(path)!r} has no summary.json (run not finished?); re-run it") from None
-        except json.JSONDecodeError as e:
-            raise ResultsError(f"{str(sp)!r} is corrupt ({e}); re-run to rebuild it") from None
-        self.kind = self.meta["kind"]
-
-    @property
-    def model(self) -> str:
-        return self.summary.get("model") or self.meta.get("model") or self.path.name
-
-    @property
-    def group(self) -> str:
-        """Comparability group: runs in different groups are never put in one column."""
-        if self.kind == "speed":
-            d = self.meta["identity"]["device"]
-            return f"speed on {d.get('gpu', d['device'])}, batch {self.meta['identity']['batch_size']}"
-        flags = self.summary.get("flags", [])
-        if self.kind == "detection":
-            data = self.meta["identity"].get("data", {})
-            return f"detection on {data.get('ann_file', 'ingested work_dir')}" + \
-                (" (sample data)" if any("sample" in f for f in flags) else "")
-        ident = self.meta["identity"]
-        parts = ["sample data" if ident.get("sample_data") else "real data"]
-        if ident.get("max_images"):
-            parts.append(f"subset ≤{ident['max_images']} images per dataset")
-        if ident.get("subset"):
-            parts.append(f"image list {ident['subset']}")
-        roots = sorted({v.get("path") or "" for v in self.meta.get("datasets", {}).values() if v.get("path")})
-        parts.append("datasets " + ", ".join(os.path.basename(os.path.dirname(r)) or r for r in roots[:1]))
-        return "robustness: " + "; ".join(parts)
-
-
-def find_runs(inputs: List[str]) -> List[Run]:
-    runs, seen = [], set()
-    for inp in inputs:
-        if not Path(inp).exists():
-            raise ResultsError(f"{inp!r} does not exist; pass results directories (e.g. results/)")
-        for meta in sorted(Path(inp).rglob("meta.json")):
-            if meta.parent.resolve() not in seen:
-                seen.add(meta.parent.resolve())
-                runs.append(Run(meta.parent))
-    if not runs:
-        raise ResultsError(f"no results found under {', '.join(inputs)} (no meta.json); run "
-                           "run_eval.py robustness / detection / speed first")
-    return runs
-
-
-def _pct(v) -> Optional[float]:
-    return None if v is None else 100.0 * v
-
-
-def robustness_rows(runs: List[Run]) -> List[Dict[str, object]]:
-    """One row per run: every metric with a report column (display units) of the benchmarks any of
-    these runs ran; a metric a run does not define (an incomplete grid) is empty."""
-    ran = {name for r in runs for name in r.summary["benchmarks"]}
-    metrics = [m for m in benchmarks.metrics().values() if m.column and m.benchmark in ran]
-    return [{"model": r.model, "weights": r.meta["identity"]["weights"]["source"],
-             **{m.column: m.shown(r.summary["benchmarks"].get(m.benchmark)) for m in metrics},
-             "run": r.path.name} for r in runs]
 
 
 def fmt(v) -> str:
@@ -101,79 +32,17 @@ def _table_md(rows: List[dict]) -> str:
     return "\n".join(out)
 
 
-def reference_rows(runs: List[Run]) -> List[dict]:
-    """Ours / reference / difference for every metric of every run with a reference value (the CLI
-    table's comparison rows, one line per reference)."""
-    return [{"model": run.model, "metric": row["metric"], "ours": row["ours"],
-             "ours 95 % CI": "—" if not row.get("ci") else f"[{row['ci'][0]:.2f}, {row['ci'][1]:.2f}]",
-             "reference": references.fmt(r), "source": r["source"], "difference": r["delta"],
-             "reference in our CI": {True: "yes", False: "no", None: "—"}[r.get("consistent")]}
-            for run in runs for row in robustness.reference_rows(run.model, run.summary["benchmarks"])
-            if row["ours"] is not None for r in row["references"]]
-
-
 # ------------------------------------------------------------------ plots
-def _fig_png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def make_plots(runs: List[Run]) -> Dict[str, bytes]:
+    """Every kind's figures over its runs, as PNG bytes."""
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     plots: Dict[str, bytes] = {}
-    rob = [r for r in runs if r.kind == "robustness"]
-    for unit in benchmarks.ordered():   # each benchmark draws its own figures
-        entries = [(f"{r.model} [{r.path.name}]", r.summary["benchmarks"][unit.name]) for r in rob
-                   if r.summary["benchmarks"].get(unit.name)]
-        if entries:
-            plots.update({name: _fig_png(fig) for name, fig in unit.plots(entries).items()})
-    plots.update(effective_robustness_plots([(f"{r.model} [{r.path.name}]", r.summary) for r in rob]))
-    det = [r for r in runs if r.kind == "detection" and r.summary["benchmarks"].get("coco-c")]
-    if det:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        for r in det:
-            cc = r.summary["benchmarks"]["coco-c"]
-            sev = sorted(cc["ap_by_severity"], key=int)
-            ax.plot([0] + [int(s) for s in sev], [100 * cc["P"]] + [100 * cc["ap_by_severity"][s] for s in sev],
-                    marker="o", label=r.model)
-        ax.set_xlabel("severity (0 = uncorrupted)")
-        ax.set_ylabel("box AP %")
-        ax.set_title("detection AP vs corruption severity")
-        ax.legend(fontsize=7)
-        plots["det_ap_vs_severity"] = _fig_png(fig)
-    speed_runs = [r for r in runs if r.kind == "speed"]
-    if speed_runs and rob:
-        ips = {m: row["infer_ips_median"] for b in speed_runs for m, row in b.summary["models"].items()}
-        top = benchmarks.headline()
-        pts = [(ips[r.model], top.shown(r.summary["benchmarks"].get(top.benchmark)), r.model) for r in rob
-               if r.model in ips and top.shown(r.summary["benchmarks"].get(top.benchmark)) is not None]
-        if pts:
-            fig, ax = plt.subplots(figsize=(5, 3.2))
-            for x, y, m in pts:
-                ax.scatter(x, y)
-                ax.annotate(m, (x, y), fontsize=7)
-            ax.set_xlabel("images/s (this machine)")
-            ax.set_ylabel(f"{top.label} %")
-            ax.set_title("accuracy vs throughput")
-            plots["acc_vs_throughput"] = _fig_png(fig)
+    for kind in result_kinds.ordered():
+        mine = [r for r in runs if r.kind == kind.name]
+        if mine:
+            plots.update({name: figure_png(fig) for name, fig in kind.plots(mine, runs).items()})
     return plots
-
-
-def effective_robustness_plots(summaries: List[Tuple[str, dict]], cloud: str = "timm") -> Dict[str, bytes]:
-    """One scatter per shift that some run has an effective robustness for (:func:`population.scatter`)."""
-    from . import population
-    out = {}
-    for shift in population.shifts(cloud):
-        points = [(label, s["effective_robustness"][shift]) for label, s in summaries
-                  if (s.get("effective_robustness") or {}).get(shift, {}).get("value") is not None]
-        if points:
-            out[f"effective_robustness_{shift}"] = _fig_png(population.scatter(shift, points, cloud))
-    return out
 
 
 # ------------------------------------------------------------------ assembly
@@ -184,30 +53,7 @@ def _sections(runs: List[Run]) -> List[Tuple[str, str, List[dict]]]:
         groups.setdefault(r.group, []).append(r)
     out = []
     for g, rs in sorted(groups.items()):
-        kind = rs[0].kind
-        if kind == "robustness":
-            rows = robustness_rows(rs)
-        elif kind == "detection":
-            rows = []
-            for r in rs:
-                b = r.summary["benchmarks"]
-                cc = b.get("coco-c", {})
-                rows.append({"model": r.model, "run": r.path.name,
-                             **{k.replace("bbox_", "AP").replace("APmAP", "AP"): _pct(v)
-                                for k, v in b.get("coco", {}).items()},
-                             "P": _pct(cc.get("P")), "mPC": _pct(cc.get("mPC")), "rPC": _pct(cc.get("rPC"))})
-        else:
-            rows = []
-            for r in rs:
-                for m, row in r.summary["models"].items():
-                    rat = r.summary["ratios_vs_deit"].get(m, {})
-                    ref = references.lookup(m, "gmacs")
-                    rows.append({"model": m, "params M": row["params_m"], "GMACs": row["gmacs"],
-                                 "paper GMACs": ref["value"] if ref else None,
-                                 "img/s": row["infer_ips_median"],
-                                 "img/s min–max": f"{row['infer_ips_min']:.1f}–{row['infer_ips_max']:.1f}",
-                                 "vs DeiT": rat.get("ratio"), "paper ratio (V100)": rat.get("paper_ratio"),
-                                 "peak MiB": row.get("peak_mem_mib")})
+        rows = RESULT_KINDS.get(rs[0].kind).rows(rs)
         why = ("Runs in this group share data and protocol, so their columns compare; other groups are "
                "kept apart because their data, subset or device differ.")
         out.append((g, why, rows))
@@ -256,7 +102,8 @@ def build_report(inputs: List[str], out: str) -> List[str]:
     plots = make_plots(runs)
     for name, png in plots.items():
         (outp / "plots" / f"{name}.png").write_bytes(png)
-    refs = reference_rows([r for r in runs if r.kind == "robustness"])
+    refs = [row for kind in result_kinds.ordered()
+            for row in kind.reference_rows([r for r in runs if r.kind == kind.name])]
     prov = provenance(runs)
     md = ["# pit_eval report", "", f"{len(runs)} run(s) from {', '.join(inputs)}.", ""]
     flagged = sorted({f for r in runs for f in r.summary.get("flags", [])})

@@ -38,7 +38,6 @@ from .files import atomic_write
 
 logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
-KINDS = ("robustness", "detection", "speed")
 #: kinds written under an earlier name, read as today's
 LEGACY_KINDS = {"benchmark": "speed"}
 #: the versions a cell's provenance records (those that can change a prediction)
@@ -240,8 +239,8 @@ class RunDir:
     def __init__(self, path: str | os.PathLike, kind: str, identity: dict, config: dict,
                  extra_meta: Optional[dict] = None, force: bool = False, writer: bool = True,
                  settings: Optional[dict] = None, run_info: Optional[dict] = None) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown results kind {kind!r}")
+        if not kind or not isinstance(kind, str):
+            raise ValueError(f"a results directory needs a kind (a name of pit_eval.result_kinds), got {kind!r}")
         self.path = Path(path)
         identity = json.loads(json.dumps(identity, sort_keys=True, default=str))  # as stored
         self.kind, self.identity, self.writer = kind, identity, writer
@@ -400,10 +399,10 @@ def read_meta(path: str | os.PathLike) -> dict:
     except json.JSONDecodeError as e:
         raise ResultsError(f"{str(p)!r} is corrupt ({e}); re-run to rebuild it") from None
     meta["kind"] = LEGACY_KINDS.get(meta.get("kind"), meta.get("kind"))
-    if meta.get("schema_version") != SCHEMA_VERSION or meta.get("kind") not in KINDS:
+    if meta.get("schema_version") != SCHEMA_VERSION or not meta.get("kind"):
         raise ResultsError(f"{str(p)!r} has schema version {meta.get('schema_version')!r} / kind "
-                           f"{meta.get('kind')!r}; this pit_eval reads version {SCHEMA_VERSION} "
-                           f"of kinds {KINDS}")
+                           f"{meta.get('kind')!r}; this pit_eval reads version {SCHEMA_VERSION}, "
+                           "and every results directory names its kind")
     return meta
 
 

@@ -209,18 +209,26 @@ def test_bad_option_values_name_their_flag():
 
 
 def test_paper_columns_name_registered_metrics(monkeypatch):
+    """Every paper.json column names its number one way, by a result kind's metric id (a benchmark's,
+    speed's or detection's), and nothing else: no kind, path or scale of its own."""
+    from pit_eval import result_kinds
+    owners = set()
     for t in paper.tables():
         for c in t["columns"]:
-            if c["kind"] == "robustness":
-                assert benchmarks.metric(c["metric"]).id == c["metric"]
+            kind, metric = result_kinds.metric(c["metric"])
+            assert metric.id == c["metric"] and not {"kind", "path", "scale", "requires"} & set(c), c
+            owners.add(kind.name)
+    assert owners == {"robustness", "speed", "detection"}
+    every = {i: m for k in result_kinds.ordered() for i, m in k.metrics().items()}
+    assert set(benchmarks.metrics()) < set(every) and {"speed.gmacs", "coco-c.mPC"} < set(every)
     doc = json.loads(references.PATH.read_text())
     doc["tables"][1]["columns"][0]["metric"] = "clean.top1"
     monkeypatch.setattr(references, "load", lambda: doc)
     with pytest.raises(ValueError) as e:
         paper.tables()
     assert str(e.value) == (f"{references.PATH}: table 'robustness', column 'standard': "
-                            f"{unknown_name_message('metric', 'clean.top1', benchmarks.metrics())} "
-                            "(a robustness column names '<benchmark>.<metric>')")
+                            f"{unknown_name_message('metric', 'clean.top1', every)} (a column names its number "
+                            "as '<part>.<metric>': a benchmark's metric, speed.* or coco.* / coco-c.*; docs/paper.md)")
     assert "Did you mean 'clean.acc1'" in str(e.value)
 
 

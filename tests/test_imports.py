@@ -18,6 +18,7 @@ LAYERS = (
     ("engine", "prediction_files", "results"),                                                 # the loop, results
     ("benchmarks",),                                                                           # the benchmarks
     ("robustness", "detection", "speed", "mmdet_ext"),                                         # runs
+    ("result_kinds",),                                                                         # result kinds
     ("report", "paper_report", "api"),                                                         # reports, the API
     ("sweeps",),                                                                               # many models
     ("paper",),                                                                                # the paper runner

@@ -275,7 +275,7 @@ def test_paper_cell_withholds_the_released_mce_for_on_the_fly_cells(tmp_path):
     for withheld, protocol in ((ON_THE_FLY_WITHHELD, "imagecorruptions, on the fly"), (None, "imagenet-c, on the fly")):
         (tmp_path / "summary.json").write_text(json.dumps({"benchmarks": {"imagenet-c": {
             "mce": 0.8, "comparison_withheld": withheld, "corruption_protocol": protocol}}}))
-        c = cell(table, col, "resnet50.tv_in1k", None, {"resnet50.tv_in1k": str(tmp_path)}, None, {})
+        c = cell(table, col, "resnet50.tv_in1k", None, {"robustness": {"resnet50.tv_in1k": str(tmp_path)}})
         assert c["computed"] == f"precision and device not recorded; ImageNet-C: {protocol}"
         if withheld:
             assert c["references"] == [] and cell_text(c) == "80.00 · reference withheld: " + ON_THE_FLY_WITHHELD

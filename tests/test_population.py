@@ -177,13 +177,14 @@ def test_subset_top1_equals_numpy():
 
 
 def test_report_draws_one_scatter_per_shift_with_a_value():
-    from pit_eval.report import effective_robustness_plots
+    from pit_eval.plots import figure_png
+    from pit_eval.result_kinds.robustness import effective_robustness_plots
     bench = {"clean": {"acc1": 0.81, "subset_acc1": {"imagenet-a": {"acc1": 0.95}}},
              "imagenet-v2": {"acc1": 0.70, "acc1_ci": [0.69, 0.71]}, "imagenet-a": {"acc1": 0.21, "acc1_ci": [0.2, 0.22]},
              "imagenet-sketch": {"acc1": 0.0, "acc1_ci": [0.0, 0.1]}}
     plots = effective_robustness_plots([("m", {"effective_robustness": benchmarks.effective_robustness(bench)}), ("old", {})])
     assert sorted(plots) == ["effective_robustness_imagenet-a", "effective_robustness_imagenet-v2"]
-    assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in plots.values())
+    assert all(figure_png(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in plots.values())
 
 
 def test_docs_print_the_fits_of_both_clouds():

@@ -100,6 +100,12 @@ def test_report_bad_input(tmp_path, runs):
     (bad / "meta.json").write_text(json.dumps({"schema_version": 99, "kind": "robustness"}))
     with pytest.raises(ResultsError, match="schema version 99"):
         build_report([str(bad)], str(tmp_path / "o"))
+    (bad / "meta.json").write_text(json.dumps({"schema_version": 1, "kind": "calibration"}))
+    (bad / "summary.json").write_text("{}")
+    with pytest.raises(ResultsError) as e:
+        build_report([str(bad)], str(tmp_path / "o"))
+    assert str(e.value) == (f"{str(bad)!r} is a 'calibration' result; this pit_eval reads kinds "
+                            "['robustness', 'detection', 'speed']")
     (bad / "meta.json").write_text("{not json")
     with pytest.raises(ResultsError, match="corrupt"):
         build_report([str(bad)], str(tmp_path / "o"))
@@ -112,3 +118,47 @@ def test_html_report_renders_in_chromium(runs, tmp_path, artifacts):
     seen = render(html, tmp_path / "profile")
     assert seen["IMAGES"] >= 4 and seen["BROKEN"] == 0 and seen["ERRORS"] == 0, seen
     screenshot(html, artifacts / "report_screenshot.png", tmp_path / "profile")
+
+
+def test_a_new_result_kind_is_one_registered_module(tmp_path, monkeypatch):
+    """A kind registered in RESULT_KINDS gets its group, table, plot and numbers into the report and
+    the paper report with no other edit (the three kinds shipped are such modules)."""
+    import dataclasses
+    from pit_eval import result_kinds
+    from pit_eval.benchmarks import Metric
+    from pit_eval.paper_report import cell
+    from pit_eval.result_kinds.base import RESULT_KINDS, ResultKind
+    from pit_eval.results import RunDir
+
+    class Calibration(ResultKind):
+        name, order = "calibration", 30
+        metric = dataclasses.replace(Metric("ece", "ECE %"), benchmark="calibration")
+
+        def metrics(self):
+            return {self.metric.id: self.metric}
+
+        def entry(self, metric, summary, model):
+            return summary.get("ece_by_model", {}).get(model)
+
+        def group(self, run):
+            return "calibration tables"
+
+        def rows(self, runs):
+            return [{"model": m, "ECE %": 100 * e["ece"]} for r in runs for m, e in r.summary["ece_by_model"].items()]
+
+        def plots(self, runs, every):
+            import matplotlib.pyplot as plt
+            fig, ax = plt.subplots()
+            ax.bar([0], [1])
+            return {"ece_bars": fig}
+
+    monkeypatch.setitem(RESULT_KINDS._items, "calibration", Calibration())
+    with RunDir(tmp_path / "cal", "calibration", {"model": "pit_s"}, {}) as rd:
+        rd.write_summary({"model": "pit_s", "ece_by_model": {"pit_s": {"ece": 0.05}}, "flags": []}, [])
+    paths = build_report([str(tmp_path / "cal")], str(tmp_path / "rep"))
+    md = Path(paths[0]).read_text()
+    assert "## calibration tables" in md and "| pit_s | 5.00 |" in md and "![ece_bars](plots/ece_bars.png)" in md
+    assert result_kinds.metric("calibration.ece")[0].name == "calibration"
+    c = cell({"id": "t"}, {"id": "ece", "label": "ECE", "metric": "calibration.ece", "refs": []}, "pit_s", None,
+             {"calibration": {"pit_s": str(tmp_path / "cal")}})
+    assert c["ours"] == pytest.approx(5.0) and c["why"] == ""

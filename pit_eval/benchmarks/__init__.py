@@ -61,6 +61,6 @@ def options() -> Dict[str, dataclasses.Field]:
     return out
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "Cell", "Metric", "NoOptions", "SummaryContext", "accuracy",
-           "cell_record", "curve", "metric", "metrics", "names", "option", "options",
-           "ordered", "parse_option", "record_metrics", "register", "upgrade"]
+__all__ = ["BENCHMARKS", "Benchmark", "Cell", "Metric", "NoOptions", "RunContext", "SummaryContext", "accuracy",
+           "cell_record", "curve", "effective_robustness", "metric", "metrics", "names", "option", "options",
+           "ordered", "parse_option", "record_metrics", "register", "subset_flag", "upgrade"]
