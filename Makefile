@@ -7,7 +7,7 @@ GPU_PYTHON ?= python3
 GPU_PYTHON_VERSION ?= 3.12
 GPU_WHEELS ?= gpu-wheels
 
-.PHONY: setup detection-setup demo test core-test bench paper-demo clean-venv gpu-check gpu-wheels
+.PHONY: setup detection-setup demo test test-quick core-test bench paper-demo clean-venv gpu-check gpu-wheels
 
 # the core install: robustness, paper robustness tables, API, reports; nothing compiled
 setup:
@@ -23,6 +23,11 @@ demo: setup
 test: detection-setup
 	@bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# while developing: everything but the whole runs through the CLI, subprocesses and installs (marked e2e)
+test-quick: detection-setup
+	@bash scripts/ensure_chromium.sh
+	$(PY) -m pytest -q -m "not e2e" $(PYTEST_ARGS)
 
 # the core install on its own (.venv-core: no mmcv, mmdet, mmengine or pycocotools) passes the tests
 # marked core (pytestmark = pytest.mark.core: robustness, paper, API, data, corruptions, ...)

@@ -15,6 +15,8 @@ collect_ignore = [] if importlib.util.find_spec("mmdet") else ["test_detection.p
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: end-to-end runs of a minute or more")
+    config.addinivalue_line("markers", "e2e: a whole run through the command line, a subprocess or an install "
+                                       "(make test runs them; -m 'not e2e' leaves them out while developing)")
     config.addinivalue_line("markers", "core: also run on the core install alone (make core-test: -m core)")
 
 
@@ -47,3 +49,11 @@ def kill_on_call(monkeypatch):
         monkeypatch.setattr(owner, name, dying)
         return orig
     return install
+
+
+@pytest.fixture(scope="module")
+def lite0(lite0_weights):
+    """EfficientNet-Lite0 with its ImageNet weights, in eval mode (one per test module)."""
+    from pit_eval.models import create_model
+    net, _ = create_model("efficientnet_lite0", lite0_weights)
+    return net.eval()

@@ -237,6 +237,7 @@ def trained(tmp_path_factory):
     return wd
 
 
+@pytest.mark.e2e
 def test_mim_train_val_and_resume(trained):
     log = sorted(glob.glob(str(trained / "*" / "vis_data" / "scalars.json")))
     assert log and "coco/bbox_mAP" in Path(log[-1]).read_text()
@@ -255,6 +256,7 @@ def test_num_classes_mismatch_fails_early(tmp_path):
     assert r.returncode != 0 and "num_classes=80 but the train dataset" in r.stdout + r.stderr, r.stderr[-2000:]
 
 
+@pytest.mark.e2e
 def test_coco_c_run_resume_and_ingest(trained, tmp_path):
     ckpt = str(trained / "epoch_1.pth")
     args = ["detection", "--config", TINY, "--checkpoint", ckpt, "--corruptions", "fog,gaussian_noise",
@@ -287,6 +289,7 @@ def test_coco_c_run_resume_and_ingest(trained, tmp_path):
     assert "coco" in ing["summary"]["benchmarks"]
 
 
+@pytest.mark.e2e
 def test_pytorch_launcher_two_cpu_processes(tmp_path):
     r = subprocess.run([PY, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29561",
                         str(MMDET_TOOLS / "train.py"), TINY, "--launcher", "pytorch", "--work-dir", str(tmp_path),

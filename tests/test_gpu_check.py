@@ -4,9 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.e2e
 def test_gpu_check_quick_on_cpu_writes_every_section(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     from gpu_check import SECTIONS

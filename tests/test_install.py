@@ -9,6 +9,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DETECTION_MODULES = ("mmcv", "mmdet", "mmengine", "pycocotools")
 #: runs pit_eval's CLI (or code) as on the core install: the detection packages cannot be imported
@@ -22,6 +24,7 @@ def _core(code: str, tmp_path, timeout=600):
                                                              "PYTHONPATH": str(ROOT)})
 
 
+@pytest.mark.e2e
 def test_core_install_runs_robustness_paper_and_api_without_detection_packages(tmp_path):
     cli = "from pit_eval.cli import main\n"
     r = _core(cli + "sys.exit(main(['robustness', '--model', 'pit_ti', '--weights', 'random', '--out', 'r',"
@@ -54,6 +57,7 @@ def test_detection_without_the_extra_says_what_to_install(tmp_path):
     assert r.returncode == 1 and r.stderr.strip().endswith("DetectionInstallMissing: " + expect), r.stderr[-2000:]
 
 
+@pytest.mark.e2e
 def test_wheel_installs_and_runs_from_another_directory(tmp_path):
     """Build the wheel, install it (no dependencies) into a fresh environment that sees this one's
     third-party packages only, and run the installed `pit-eval` from an empty directory."""
@@ -83,6 +87,7 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path):
     assert s["benchmarks"]["clean"]["n"] == 6 and s["benchmarks"]["bgc"]["n_foregrounds"] == 3
 
 
+@pytest.mark.e2e
 def test_logs_to_a_file_are_plain_lines_one_per_cell(tmp_path):
     log = tmp_path / "run.log"
     with open(log, "w") as f:

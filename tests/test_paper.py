@@ -120,6 +120,7 @@ def _keys(out: Path):
     return [json.loads(line)["key"] for line in (out / "cells.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.e2e
 def test_paper_on_sample_killed_resumed_and_report(tmp_path, monkeypatch, artifacts, kill_on_call):
     orig = kill_on_call(RobustnessRun, "_run_cell", 5)   # killed in the fifth cell
     with pytest.raises(KeyboardInterrupt):
@@ -169,6 +170,7 @@ def test_paper_on_sample_killed_resumed_and_report(tmp_path, monkeypatch, artifa
     screenshot(Path(res["report"][1]), artifacts / "paper_report_screenshot.png", tmp_path / "profile", 1600)
 
 
+@pytest.mark.e2e
 def test_second_run_into_a_directory_refuses_and_a_stale_lock_is_taken_over(tmp_path):
     out = tmp_path / "r"
     args = [PY, str(ROOT / "run_eval.py"), "robustness", "--model", "pit_ti", "--weights", "random",

@@ -30,6 +30,7 @@ def _sweep(out: Path, models_file: Path):
                            "--out", str(out), *FAST], capture_output=True, text=True, timeout=600, cwd=ROOT)
 
 
+@pytest.mark.e2e
 def test_a_failing_model_does_not_end_the_sweep_and_a_rerun_computes_only_it(tmp_path):
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"not a checkpoint")
@@ -72,6 +73,7 @@ def test_models_are_expanded_and_unknown_ones_refused_before_any_work(tmp_path):
         pit_eval.sweep(["test_vit"], out=str(tmp_path / "s"), benchmark="clean")
 
 
+@pytest.mark.e2e
 def test_local_launcher_completes_a_two_model_sweep_with_two_ranks_per_job(tmp_path):
     """One submitit job for the render group; its two tasks are the two (gloo) ranks of each model's run,
     set up from submitit's job environment as torchrun would; the cells equal a one-process run's."""

@@ -42,7 +42,7 @@ PROTOCOLS: Dict[str, str] = {
                       "motion blur differ from the released ImageNet-C's",
 }
 #: the corruptions whose two generators differ (every other one renders the same pixels at 224x224,
-#: tests/test_imagenet_c_protocol.py); spatter only at severities 4-5, by float rounding
+#: tests/benchmarks/test_imagenet_c.py); spatter only at severities 4-5, by float rounding
 PROTOCOL_SPECIFIC = ("impulse_noise", "motion_blur", "snow", "frost", "elastic_transform", "spatter")
 
 

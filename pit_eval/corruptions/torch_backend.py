@@ -20,7 +20,7 @@ Exceptions, said where they happen:
   here: :func:`supports` says no and the caller renders them with the exact backend.
 
 Under the ``imagenet-c`` protocol the arithmetic of every corruption rendered here is the same as under
-imagecorruptions at 224x224 (tests/test_imagenet_c_protocol.py); impulse_noise and frost take that
+imagecorruptions at 224x224 (tests/benchmarks/test_imagenet_c.py); impulse_noise and frost take that
 generator's draws (:data:`IMAGENET_C_DRAWS`), and motion_blur, snow and elastic_transform, which differ,
 go to the exact backend (:data:`IMAGENET_C_EXACT_ONLY`). Cells are validated against the exact
 backend of the same protocol.

@@ -4,8 +4,6 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from pit_eval.robustness import RobustnessConfig, RobustnessRun
 
 pytestmark = pytest.mark.core   # the core install proves it too (make core-test)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PREVIOUS = ROOT / "tests/data/previous_layout"
 #: the fixed path the previous-layout run read its data from (fingerprints hold absolute paths)
 DATA = Path("/tmp/pit-eval-previous-layout-data")
@@ -194,12 +192,13 @@ def test_options_generate_cli_flags_api_keywords_and_config_fields():
     assert RobustnessConfig(model="x", severities=[3, "5"]).severities == (3, 5)   # the API's values too
 
 
-def test_bad_option_values_name_their_flag():
-    r = subprocess.run([sys.executable, "run_eval.py", "robustness", "--model", "pit_ti", "--severities", "1,x"],
-                       cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2
+def test_bad_option_values_name_their_flag(capsys):
+    from pit_eval.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["robustness", "--model", "pit_ti", "--severities", "1,x"])
+    assert e.value.code == 2
     assert ("error: argument --severities: severity 'x' is not an integer; use values 1..5, e.g. --severities "
-            "3,4,5") in r.stderr
+            "3,4,5") in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"--occlusion-levels: expected comma-separated numbers, got 'a'"):
         RobustnessConfig(model="x", occlusion_levels="a")
     with pytest.raises(ValueError, match=r"--imagenet-c-block: must be >= 1, got 0"):
