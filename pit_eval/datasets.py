@@ -1,5 +1,7 @@
 """Datasets: where each lives (flag > environment variable > ``--data-root`` > the embedded sample),
-its class-folder layout and labels, and how a dataset is fingerprinted. Layouts: docs/robustness.md."""
+its class-folder layout and labels, and how a dataset is fingerprinted. Layouts: docs/robustness.md.
+The datasets themselves (:data:`DATASETS`) are declared by the benchmark modules that read them
+(:func:`register_dataset`), so importing :mod:`pit_eval.benchmarks` fills the table."""
 from __future__ import annotations
 
 import contextlib

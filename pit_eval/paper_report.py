@@ -3,7 +3,6 @@ each cell "ours · reference · Δ" (unverified references marked), missing cell
 Written as ``paper.md``, a self-contained ``paper.html`` and ``paper.csv``."""
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
@@ -11,10 +10,10 @@ from typing import Dict, List, Optional
 
 from . import references, result_kinds
 from .files import atomic_write
-from .plots import figure_png
-from .report import settings_text
+from .plots import figure_png, html_figure
 from .result_kinds.robustness import effective_robustness_plots
 from .results import csv_text
+from .tables import html_table, markdown_table, settings_text
 
 
 def _summary(directory: Optional[str]) -> Optional[dict]:
@@ -174,9 +173,7 @@ ER_TITLE = "Effective robustness (top-1 points above the timm cloud's line; logi
 def _er_markdown(rows: List[dict], plots: Dict[str, bytes]) -> str:
     if not rows:
         return ""
-    cols = list(rows[0])
-    md = ["", f"## {ER_TITLE}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    md = ["", f"## {ER_TITLE}", "", markdown_table(rows)]
     md += [""] + [f"![{n}](plots/{n}.png)" for n in plots] + [""]
     return "\n".join(md)
 
@@ -184,13 +181,7 @@ def _er_markdown(rows: List[dict], plots: Dict[str, bytes]) -> str:
 def _er_html(rows: List[dict], plots: Dict[str, bytes]) -> str:
     if not rows:
         return ""
-    e, cols = html.escape, list(rows[0])
-    parts = [f"<h2>{e(ER_TITLE)}</h2><table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in cols) + "</tr></thead><tbody>"]
-    parts += ["<tr>" + "".join(f"<td>{e(str(r[c]))}</td>" for c in cols) + "</tr>" for r in rows]
-    parts.append("</tbody></table>")
-    parts += [f"<figure><img alt='{n}' src='data:image/png;base64,{base64.b64encode(p).decode()}'>"
-              f"<figcaption>{n}</figcaption></figure>" for n, p in plots.items()]
-    return "\n".join(parts)
+    return "\n".join([f"<h2>{html.escape(ER_TITLE)}</h2>", html_table(rows)] + [html_figure(n, p) for n, p in plots.items()])
 
 
 def write_paper_report(plan, results: Dict[str, Dict[str, str]], out: Path) -> List[str]:

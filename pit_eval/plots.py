@@ -2,7 +2,16 @@
 as the PNG bytes the reports embed."""
 from __future__ import annotations
 
+import base64
+import html
 import io
+
+
+def html_figure(name: str, png: bytes) -> str:
+    """A PNG embedded in a self-contained HTML page, captioned with its name."""
+    n = html.escape(name)
+    return (f"<figure><img alt='{n}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            f"<figcaption>{n}</figcaption></figure>")
 
 
 def figure_png(fig) -> bytes:

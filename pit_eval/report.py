@@ -3,7 +3,6 @@ embedded) and summary.csv. Runs that are not comparable (sample vs real data, su
 different datasets) go into separate groups, never one column."""
 from __future__ import annotations
 
-import base64
 import html
 import logging
 from pathlib import Path
@@ -11,25 +10,12 @@ from typing import Dict, List, Tuple
 
 from . import result_kinds
 from .files import atomic_write
-from .plots import figure_png
+from .plots import figure_png, html_figure
 from .result_kinds import RESULT_KINDS, Run, find_runs
 from .results import ResultsError, csv_text
+from .tables import html_table, markdown_table, settings_text
 
 logger = logging.getLogger(__name__)
-
-
-def fmt(v) -> str:
-    """A table cell: — for none, two decimals for a number."""
-    return "—" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
-
-
-def _table_md(rows: List[dict]) -> str:
-    if not rows:
-        return ""
-    cols = list(rows[0])
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    out += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
-    return "\n".join(out)
 
 
 # ------------------------------------------------------------------ plots
@@ -83,14 +69,6 @@ def provenance(runs: List[Run]) -> List[dict]:
     return rows
 
 
-def settings_text(prov: dict, name: str) -> str:
-    """A setting's value(s) over a run's cells: ``bf16``, ``MIXED: bf16, fp32``, or ``unknown``."""
-    vals = [("eager" if name == "compile" else "not recorded") if v is None else str(v)
-            for v in (prov.get("values") or {}).get(name, [])]
-    text = ("MIXED: " if len(vals) > 1 else "") + ", ".join(vals) if vals else "unknown"
-    return text + (f" (+{prov['unknown']} cells unknown)" if prov.get("unknown") and vals else "")
-
-
 def build_report(inputs: List[str], out: str) -> List[str]:
     runs = find_runs(inputs)
     outp = Path(out)
@@ -109,25 +87,16 @@ def build_report(inputs: List[str], out: str) -> List[str]:
     flagged = sorted({f for r in runs for f in r.summary.get("flags", [])})
     md += [f"> **{f}**" for f in flagged] + [""]
     for title, why, rows in sections:
-        md += [f"## {title}", "", why, "", _table_md(rows), ""]
+        md += [f"## {title}", "", why, "", markdown_table(rows), ""]
     md += ["## Against the paper and timm", "", "Unverified reference values are marked.", "",
-           _table_md(refs) or "No reference values for these models.", ""]
+           markdown_table(refs) or "No reference values for these models.", ""]
     md += ["## Plots", ""] + [f"![{n}](plots/{n}.png)" for n in plots] + [""]
-    md += ["## Provenance", "", _table_md(prov), ""]
+    md += ["## Provenance", "", markdown_table(prov), ""]
     atomic_write(outp / "report.md", "\n".join(md))
     atomic_write(outp / "report.html", _html(runs, inputs, flagged, sections, refs, plots, prov))
     _write_csv(outp / "summary.csv", sections)
     logger.info("report written to %s (%d runs, %d plots)", outp, len(runs), len(plots))
     return [str(outp / "report.md"), str(outp / "report.html"), str(outp / "summary.csv")]
-
-
-def _html_table(rows: List[dict]) -> str:
-    if not rows:
-        return "<p>none</p>"
-    cols = list(rows[0])
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _html(runs, inputs, flagged, sections, refs, plots, prov) -> str:
@@ -139,12 +108,10 @@ def _html(runs, inputs, flagged, sections, refs, plots, prov) -> str:
              f"<p>{len(runs)} run(s) from {html.escape(', '.join(inputs))}.</p>"]
     parts += [f"<p class='flag'>{html.escape(f)}</p>" for f in flagged]
     for title, why, rows in sections:
-        parts += [f"<h2>{html.escape(title)}</h2><p>{html.escape(why)}</p>", _html_table(rows)]
-    parts += ["<h2>Against the paper and timm</h2><p>Unverified reference values are marked.</p>", _html_table(refs)]
-    parts += ["<h2>Plots</h2>"] + [f"<figure><img alt='{n}' src='data:image/png;base64,"
-                                   f"{base64.b64encode(p).decode()}'><figcaption>{n}</figcaption></figure>"
-                                   for n, p in plots.items()]
-    parts += ["<h2>Provenance</h2>", _html_table(prov), "</body></html>"]
+        parts += [f"<h2>{html.escape(title)}</h2><p>{html.escape(why)}</p>", html_table(rows)]
+    parts += ["<h2>Against the paper and timm</h2><p>Unverified reference values are marked.</p>", html_table(refs)]
+    parts += ["<h2>Plots</h2>"] + [html_figure(n, p) for n, p in plots.items()]
+    parts += ["<h2>Provenance</h2>", html_table(prov), "</body></html>"]
     return "\n".join(parts)
 
 

@@ -411,7 +411,7 @@ def finish(out: Path, models: List[SweepModel], state: Dict[str, dict]) -> dict:
 
 def leaderboard(result: dict) -> str:
     """The CLI's table: one row per finished model, every metric with a report column."""
-    from .report import fmt
+    from .tables import fmt
     from .result_kinds import Run
     from .result_kinds.robustness import robustness_rows
     runs = [Run(Path(e["out"])) for e in result["models"] if e.get("status") == "done"]

@@ -12,7 +12,7 @@ PKG = ROOT / "pit_eval"
 
 #: lowest first; a module may import its own layer or a lower one
 LAYERS = (
-    ("settings", "registry", "files", "progress", "extras", "flops", "references", "plots"),   # foundations
+    ("settings", "registry", "files", "progress", "extras", "flops", "references", "plots", "tables"),   # foundations
     ("images", "metrics", "stall", "corruptions"),                                               # pixels, numbers
     ("sources", "datasets", "real_labels", "population", "loop_metrics", "models"),             # data, the loop's metrics
     ("engine", "prediction_files", "results"),                                                 # the loop, results

@@ -127,7 +127,8 @@ def test_old_directory_without_provenance_resumes_marked_unknown(tmp_path, evalu
 
 
 def test_reports_name_precision_and_device(tmp_path):
-    from pit_eval.report import build_report, settings_text
+    from pit_eval.report import build_report
+    from pit_eval.tables import settings_text
     out = tmp_path / "runs" / "r"
     _run(out, benchmarks=("clean",))
     md = Path(build_report([str(tmp_path / "runs")], str(tmp_path / "rep"))[0]).read_text()
