@@ -52,6 +52,11 @@ def process_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def process_world() -> int:
+    """How many processes this run has under torchrun (1 alone)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def is_main_process() -> bool:
     """Whether this process prints and writes what one process of a run must (rank 0)."""
     return process_rank() == 0
@@ -62,7 +67,7 @@ class Engine:
 
     def __init__(self, cfg: EngineConfig) -> None:
         self.cfg = cfg
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.world = process_world()
         self.rank = process_rank()
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.device = self._select_device(cfg.device, local_rank)

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import references, result_kinds
 from .datasets import DATASETS, locate
-from .engine import EngineConfig, is_main_process
+from .engine import EngineConfig, is_main_process, process_world
 from .extras import missing_detection_modules
 from .images import SAMPLE_NOTE, DataError
 from .models import RANDOM, check_weights
@@ -234,7 +234,7 @@ def model_config(cfg: PaperConfig, model: str, weights: str, benches: List[str])
 def _run_speed(plan: Plan) -> Optional[str]:
     from .speed import SpeedConfig, run_speed
     from .engine import Engine
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if process_world() > 1:
         logger.warning("paper: size and speed are not measured under torchrun (one process must time "
                        "the models); run `run_eval.py speed` separately")
         return None

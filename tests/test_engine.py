@@ -179,3 +179,17 @@ def test_loader_workers_compute_on_one_opencv_thread():
     eng = Engine(EngineConfig(device="cpu", batch_size=1, workers=2, quiet=True))
     assert [int(b[1]) for b in eng.loader(_CV2Threads())] == [1, 1, 1, 1]
     assert cv2.getNumThreads() == before
+
+
+def test_rebatch_recuts_groups_into_full_model_batches():
+    import numpy as np
+    from pit_eval.engine import rebatch
+    sizes = [1, 3, 7, 2, 2, 6]
+    start = [0] + list(np.cumsum(sizes))
+    groups = [(torch.arange(a, a + n), torch.arange(a, a + n) * 10) for a, n in zip(start, sizes)]
+    out = list(rebatch(iter(groups), 4))
+    assert [len(b[0]) for b in out] == [4, 4, 4, 4, 4, 1]
+    assert torch.equal(torch.cat([b[0] for b in out]), torch.arange(21))
+    assert all(torch.equal(b[1], b[0] * 10) for b in out)
+    assert [len(b[0]) for b in rebatch(iter(groups[:1]), 4)] == [1]
+    assert list(rebatch(iter([]), 4)) == []

@@ -274,20 +274,6 @@ def test_demo_default_run_within_5_minutes(tmp_path):
     assert s["benchmarks"]["clean"]["subset_acc1"]["imagenet-r"]["n"] == len(in_r) > 0, in_r
 
 
-def test_rebatch_recuts_groups_into_full_model_batches():
-    from pit_eval.engine import rebatch
-    import torch
-    sizes = [1, 3, 7, 2, 2, 6]
-    start = [0] + list(np.cumsum(sizes))
-    groups = [(torch.arange(a, a + n), torch.arange(a, a + n) * 10) for a, n in zip(start, sizes)]
-    out = list(rebatch(iter(groups), 4))
-    assert [len(b[0]) for b in out] == [4, 4, 4, 4, 4, 1]
-    assert torch.equal(torch.cat([b[0] for b in out]), torch.arange(21))
-    assert all(torch.equal(b[1], b[0] * 10) for b in out)
-    assert [len(b[0]) for b in rebatch(iter(groups[:1]), 4)] == [1]
-    assert list(rebatch(iter([]), 4)) == []
-
-
 def test_mce_is_compared_only_under_the_released_sets_generator(tmp_path):
     """On-the-fly cells under the imagecorruptions protocol (another elastic_transform, frost,
     impulse_noise and motion blur than the released set's generator): the published mCE is withheld
