@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from .corruptions.names import IMAGECORRUPTIONS
-
 from .files import atomic_write
 
 logger = logging.getLogger(__name__)

@@ -14,13 +14,38 @@
   many cells from one decode of each image.
 
 Imports go one way: names, compat <- backends <- fast <- fast_imagenet_c <- torch_backend <- imagenet_c
-<- this module.
+<- this module. The names load with the package (the lower layers read them: results, metrics); the
+backends, which import torch and the generators, load on first use of any of them, all together, so
+that the registry always holds the 'fast' and 'torch' backends.
 """
-from .backends import BACKENDS, corrupt_image, render_seed
+import importlib
+
 from .names import (COMMON, EXTRA, GROUPS, IMAGECORRUPTIONS, IMAGENET_C, PROTOCOLS, RELEASED_PROTOCOL,
                     SEVERITIES, check_protocol, parse_corruptions, parse_severities)
-from . import torch_backend, fast, fast_imagenet_c  # noqa: E402,F401  (register the 'fast' and 'torch' backends)
-from .imagenet_c import CorruptedImageNet, ImageNetCPass, jpeg_round_trip
+
+#: what the package offers from its backends: name -> the module that holds it
+_BACKEND_NAMES = {"BACKENDS": "backends", "corrupt_image": "backends", "render_seed": "backends",
+                  "CorruptedImageNet": "imagenet_c", "ImageNetCPass": "imagenet_c", "jpeg_round_trip": "imagenet_c"}
+_BACKEND_MODULES = ("backends", "compat", "fast", "fast_imagenet_c", "torch_backend", "imagenet_c")
+
+
+_loading = False
+
+
+def __getattr__(name: str):
+    global _loading
+    if _loading or (name not in _BACKEND_NAMES and name not in _BACKEND_MODULES):
+        # while the backends load, their own ``from . import x`` falls through to a plain submodule import
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _loading = True
+    try:
+        for module in _BACKEND_MODULES:     # registers the 'fast' and 'torch' backends
+            importlib.import_module(f"{__name__}.{module}")
+    finally:
+        _loading = False
+    for attr, module in _BACKEND_NAMES.items():
+        globals()[attr] = getattr(globals()[module], attr)
+    return globals()[name]
 
 __all__ = ["BACKENDS", "COMMON", "EXTRA", "GROUPS", "IMAGECORRUPTIONS", "IMAGENET_C", "PROTOCOLS",
            "RELEASED_PROTOCOL", "SEVERITIES", "CorruptedImageNet", "ImageNetCPass", "check_protocol",
