@@ -181,7 +181,8 @@ def _er_markdown(rows: List[dict], plots: Dict[str, bytes]) -> str:
 def _er_html(rows: List[dict], plots: Dict[str, bytes]) -> str:
     if not rows:
         return ""
-    return "\n".join([f"<h2>{html.escape(ER_TITLE)}</h2>", html_table(rows)] + [html_figure(n, p) for n, p in plots.items()])
+    figures = [html_figure(n, p) for n, p in plots.items()]
+    return "\n".join([f"<h2>{html.escape(ER_TITLE)}</h2>", html_table(rows)] + figures)
 
 
 def write_paper_report(plan, results: Dict[str, Dict[str, str]], out: Path) -> List[str]:

@@ -18,11 +18,12 @@ from .base import Benchmark, Cell, ImageSubsetOption, Metric, NoOptions, Summary
 logger = logging.getLogger(__name__)
 
 #: the shifts' folders (ImageNet val is declared in base.py); A and R: 200-class subsets
-for _spec in (DatasetSpec("imagenet-a", "imagenet-a", "PIT_EVAL_IMAGENET_A", "subset", classes=partial(subset_indices, "a")),
-              DatasetSpec("imagenet-r", "imagenet-r", "PIT_EVAL_IMAGENET_R", "subset", classes=partial(subset_indices, "r")),
-              DatasetSpec("imagenet-sketch", "imagenet-sketch", "PIT_EVAL_IMAGENET_SKETCH", "wnid"),
-              DatasetSpec("imagenet-v2", "imagenet-v2", "PIT_EVAL_IMAGENET_V2", "index")):
-    register_dataset(_spec)
+register_dataset(DatasetSpec("imagenet-a", "imagenet-a", "PIT_EVAL_IMAGENET_A", "subset",
+                             classes=partial(subset_indices, "a")))
+register_dataset(DatasetSpec("imagenet-r", "imagenet-r", "PIT_EVAL_IMAGENET_R", "subset",
+                             classes=partial(subset_indices, "r")))
+register_dataset(DatasetSpec("imagenet-sketch", "imagenet-sketch", "PIT_EVAL_IMAGENET_SKETCH", "wnid"))
+register_dataset(DatasetSpec("imagenet-v2", "imagenet-v2", "PIT_EVAL_IMAGENET_V2", "index"))
 
 
 def _real_labels(value) -> str:

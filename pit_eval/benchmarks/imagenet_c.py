@@ -29,9 +29,9 @@ from .base import (CALIBRATION, Benchmark, Cell, ImageSubsetOption, Metric, Summ
 
 logger = logging.getLogger(__name__)
 
-#: why an on-the-fly mCE under the imagecorruptions protocol is not compared with published values
 register_dataset(DatasetSpec("imagenet-c", "imagenet-c", "PIT_EVAL_IMAGENET_C", "wnid", image_lists=True))
 
+#: why an on-the-fly mCE under the imagecorruptions protocol is not compared with published values
 ON_THE_FLY_WITHHELD = ("rendered on the fly with imagecorruptions (Michaelis et al.), whose elastic_transform, "
                        "frost, impulse_noise and motion blur differ from the generator of the released "
                        "ImageNet-C; published mCE values are withheld (use --corruption-protocol imagenet-c, "

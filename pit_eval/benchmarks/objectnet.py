@@ -52,7 +52,6 @@ def objectnet_classes() -> ObjectNetClasses:
     return ObjectNetClasses(tuple(sorted(folder_of.values())), mapped, sublist, tuple(label[i] for i in sublist))
 
 
-
 def _groups() -> Tuple[List[int], List[int]]:
     on = objectnet_classes()
     return list(on.class_sublist), list(on.group)

@@ -31,8 +31,8 @@ def register(sub) -> None:
                    help="print every model's plan (cells, forward-pass equivalents; no weights read), write "
                         "<out>/plan.json and stop")
     p.add_argument("--render-group", type=int, default=RENDER_GROUP, metavar="N",
-                   help="models that share one render of each shared pass (on-the-fly corruptions; held together; fewer when "
-                        "they fill half the accelerator); 1: each model renders alone (default %(default)s)")
+                   help="models that share one render of each shared pass (on-the-fly corruptions; held together; "
+                        "fewer when they fill half the accelerator); 1: each model renders alone (default %(default)s)")
     engine_args(p)
     g = p.add_argument_group("launcher (submitit)")
     g.add_argument("--launcher", default="none", choices=["none", "local", "slurm"],
